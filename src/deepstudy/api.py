@@ -1,0 +1,143 @@
+"""What notebooks and scripts import:
+
+    from deepstudy import run, load_run
+    r = run("lenet5-mnist", epochs=2)
+    r.metrics["test"]["accuracy"], r.history, r.run_dir
+    r.plot_curves(); r.plot_confusion(normalized=True); r.plot_predictions(); r.plot_mistakes()
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import recipes
+from .errors import ConfigError, RunDirError, UserError
+from .io import read_csv
+from .rundir import RunDir
+from .tasks import RunContext, runner
+from .train.loop import pick_device
+from .data.root import data_root as find_data_root
+
+# What may differ when a run is resumed: only where it runs.  Anything else (even the epoch
+# count: the schedule was laid out for it) would make the result unlike the uninterrupted run's.
+RESUMABLE_CHANGES = {"train.device"}
+
+
+@dataclass
+class Result:
+    run_dir: Path
+    config: dict
+    metrics: dict
+    history: list[dict]
+
+    # ---- plots: each returns a matplotlib Figure, which a notebook displays inline
+    def plot_curves(self):
+        from .report import plots
+        return plots.curves(self.history, self.config.get("recipe", ""))
+
+    def plot_confusion(self, normalized: bool = False):
+        from .report import plots
+        from .io import read_csv as _read
+        stem = "confusion_matrix_normalized" if normalized else "confusion_matrix"
+        rows = _read(self.run_dir / "plots" / f"{stem}.csv")
+        classes = [str(r["true"]) for r in rows]
+        counts = [[float(r[c]) if normalized else int(r[c]) for c in rows[0] if c != "true"] for r in rows]
+        # the CSV already holds normalised rows; plot them as they are
+        return plots.confusion(counts, classes, normalized=False,
+                               title="confusion matrix (normalised by true class)" if normalized else "")
+
+    def _grid(self, csv_name: str, title: str):
+        from .report import plots
+        from .tasks.classify import build_data
+        rows = read_csv(self.run_dir / "plots" / csv_name)
+        if not rows:
+            raise UserError(f"{csv_name} is empty: nothing to show")
+        classes = self.config["data"]["classes"]
+        data = build_data(self.config["config"], find_data_root(None), torch.device("cpu"), log=lambda m: None)
+        images = data.test.images[[r["index"] for r in rows]].numpy()
+        lookup = {c: i for i, c in enumerate(classes)}
+        return plots.image_grid(images, [lookup[str(r["true"])] for r in rows], [lookup[str(r["predicted"])] for r in rows],
+                                [r["confidence"] for r in rows], classes, title)
+
+    def plot_predictions(self):
+        return self._grid("predictions.csv", "test predictions (red: mistakes)")
+
+    def plot_mistakes(self):
+        return self._grid("confident_mistakes.csv", "most confident mistakes")
+
+    def load_model(self, device="cpu"):
+        """The trained model (the weights chosen on validation), in eval mode."""
+        from .tasks import runner as _runner
+        return _runner(self.config["task"]).load_model(RunDir(self.run_dir), device)[0]
+
+
+def load_run(path: str | Path) -> Result:
+    run = RunDir.open(path)
+    history = read_csv(run.history) if run.history.exists() else []
+    metrics = run.read_metrics() if run.metrics.exists() else {}
+    return Result(run.path, run.read_config(), metrics, history)
+
+
+def _overrides(epochs, batch_size, lr, seed, device, options) -> dict[str, Any]:
+    out = dict(options or {})
+    for key, value in (("train.epochs", epochs), ("train.batch_size", batch_size), ("optim.lr", lr),
+                       ("train.seed", seed), ("train.device", device)):
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batch_size: int | None = None,
+        lr: float | None = None, seed: int | None = None, device: str | None = None,
+        options: dict[str, Any] | None = None, data_dir: str | Path | None = None, out: str | Path | None = None,
+        resume: bool = False, progress: bool = True, show_summary: bool = False,
+        log: Callable[[str], None] | None = None, command: list[str] | None = None) -> Result:
+    """Train a recipe and return its Result.  `options` takes dotted keys: {"model.hidden": (256, 128)}."""
+    log = log or (lambda msg: print(msg, flush=True))
+    r = recipes.get_recipe(recipe)
+    tier = tier or r.default_tier
+    overrides = _overrides(epochs, batch_size, lr, seed, device, options)
+
+    if resume:
+        if out is None:
+            raise ConfigError("--resume needs --out DIR: the run directory to continue")
+        run_dir = RunDir.for_resume(out)
+        saved = run_dir.read_config()
+        if saved.get("recipe") != r.name:
+            raise ConfigError(f"{run_dir.path} holds a run of {saved.get('recipe')!r}, not {r.name!r}")
+        tier = saved["tier"]
+        cfg = recipes.resolve(r, tier, _flat_saved(saved["config"]) | overrides)
+        changed = sorted(k for k, v in _flat(cfg).items() if _flat_saved(saved["config"]).get(k) != v)
+        bad = [k for k in changed if k not in RESUMABLE_CHANGES]
+        if bad:
+            raise ConfigError(f"cannot change {', '.join(bad)} when resuming; a resumed run keeps its settings")
+    else:
+        cfg = recipes.resolve(r, tier, overrides)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = RunDir.for_new_run(out if out is not None else Path("runs") / f"{r.name}-{stamp}")
+
+    dev = pick_device(cfg["train"]["device"])
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but no CUDA device is available; use --device cpu")
+    log(f"run directory: {run_dir.path}")
+    ctx = RunContext(recipe=r, tier=tier, cfg=cfg, run=run_dir, data_root=find_data_root(data_dir), device=dev,
+                     resume=resume, log=log, progress=progress, show_summary=show_summary,
+                     meta={"command": command or sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    metrics = runner(r.task).train(ctx)
+    return Result(run_dir.path, run_dir.read_config(), metrics, read_csv(run_dir.history) if run_dir.history.exists() else [])
+
+
+def _flat(cfg: dict) -> dict:
+    from .config import flat
+    return flat(cfg)
+
+
+def _flat_saved(cfg: dict) -> dict:
+    """A saved config.json has lists where the live config has tuples: compare like with like."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in _flat(cfg).items()}

@@ -1,0 +1,58 @@
+"""`deepstudy list`: the recipes beside the numbers to compare them with and the numbers we
+measured (from measured.json, each with its tier, data and hardware)."""
+
+from __future__ import annotations
+
+from .recipes import list_recipes, measured
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{100 * value:.2f}%"
+
+
+def catalog_rows(pattern: str = "*") -> list[dict]:
+    found = measured()
+    rows = []
+    for r in list_recipes(pattern):
+        m = found.get(r.name, {})
+        best_tier = next((t for t in ("full", "quick", "smoke") if t in m and t != "smoke"), None)
+        ours = m.get(best_tier) if best_tier else None
+        rows.append({
+            "name": r.name, "study": r.study, "dataset": r.dataset, "model": r.model,
+            "seed": _pct(r.seed.value) if r.seed else "—",
+            "published": _pct(r.published.value) if r.published else "—",
+            "published_source": r.published.source if r.published else "",
+            "measured": _pct(ours["test_accuracy"]) if ours else "not yet run",
+            "measured_on": (f"{best_tier} tier, {ours['minutes']:.1f} min, {ours['hardware']}, {ours['date']}"
+                            + (f", {ours['data_note']}" if ours.get("data_note") else "")) if ours else "",
+            "target": _pct(r.target.get("quick")) if r.target.get("quick") else "—",
+            "description": r.description,
+        })
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    cols = [("name", "recipe"), ("dataset", "dataset"), ("model", "model"), ("seed", "seed"),
+            ("published", "published"), ("measured", "ours (test)")]
+    widths = {k: max(len(title), *(len(str(r[k])) for r in rows)) for k, title in cols}
+    out = ["  ".join(f"{title:<{widths[k]}}" for k, title in cols)]
+    study = None
+    for r in rows:
+        if r["study"] != study:
+            study = r["study"]
+            out.append(f"-- {study}")
+        out.append("  ".join(f"{str(r[k]):<{widths[k]}}" for k, _ in cols))
+        if r["measured_on"]:
+            out.append(f"{'':<{widths['name']}}  measured: {r['measured_on']}")
+        if r["published_source"]:
+            out.append(f"{'':<{widths['name']}}  published: {r['published_source']}")
+    return "\n".join(out)
+
+
+def format_markdown(rows: list[dict]) -> str:
+    out = ["| recipe | dataset | model | seed | published | ours (test) | measured on |",
+           "| --- | --- | --- | ---: | ---: | ---: | --- |"]
+    for r in rows:
+        pub = r["published"] + (f" ({r['published_source']})" if r["published_source"] else "")
+        out.append(f"| `{r['name']}` | {r['dataset']} | {r['model']} | {r['seed']} | {pub} | {r['measured']} | {r['measured_on']} |")
+    return "\n".join(out)

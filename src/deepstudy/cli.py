@@ -1,0 +1,142 @@
+"""The `deepstudy` command.
+
+    deepstudy list [PATTERN] [--markdown]
+    deepstudy run NAME [--tier smoke|quick|full] [--epochs N] [--batch-size N] [--lr X] [--seed N]
+                       [--set key=value ...] [--data-dir DIR] [--out DIR] [--device cpu|cuda]
+                       [--resume] [--summary]
+    deepstudy eval RUN_DIR [--split val|test]
+    deepstudy predict RUN_DIR FILE... [--json]
+
+A user's mistake ends in one line on stderr and exit code 2; anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__
+from .errors import UserError
+
+DEFAULT_RECIPE = "lenet5-mnist"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not usage + message
+        self.exit(2, f"deepstudy: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="deepstudy", description="The classic deep-learning studies, end to end on real data.")
+    p.add_argument("--version", action="version", version=f"deepstudy {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ls = sub.add_parser("list", help="the catalog of recipes with published and measured numbers")
+    ls.add_argument("pattern", nargs="?", default="*", help="glob on recipe names, e.g. 'mnist-*'")
+    ls.add_argument("--markdown", action="store_true", help="print a Markdown table (the README's catalog)")
+
+    r = sub.add_parser("run", help="train a recipe and write a run directory")
+    r.add_argument("name", nargs="?", default=DEFAULT_RECIPE, help=f"recipe name (default {DEFAULT_RECIPE})")
+    r.add_argument("--tier", choices=["smoke", "quick", "full"], help="smoke: seconds; quick (default): minutes on a CPU; full: the published schedule")
+    r.add_argument("--epochs", type=int)
+    r.add_argument("--batch-size", type=int)
+    r.add_argument("--lr", type=float)
+    r.add_argument("--seed", type=int)
+    r.add_argument("--set", dest="assignments", action="append", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="any option, e.g. --set model.hidden=256,128 optim.name=sgd")
+    r.add_argument("--data-dir", help="data root (default: $DEEPSTUDY_DATA, else the per-user cache)")
+    r.add_argument("--out", help="run directory (default runs/NAME-TIMESTAMP)")
+    r.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present, else CPU)")
+    r.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    r.add_argument("--summary", action="store_true", help="print the model summary before training")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch only)")
+
+    e = sub.add_parser("eval", help="evaluate a finished run's model on a split")
+    e.add_argument("run_dir")
+    e.add_argument("--split", choices=["val", "test"], default="test")
+    e.add_argument("--data-dir")
+    e.add_argument("--device")
+
+    pr = sub.add_parser("predict", help="classify image files with a run's model")
+    pr.add_argument("run_dir")
+    pr.add_argument("files", nargs="+", metavar="FILE")
+    pr.add_argument("--json", action="store_true", help="one JSON object per line")
+    pr.add_argument("--top", type=int, default=3)
+    pr.add_argument("--device")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error already printed
+        return e.code if isinstance(e.code, int) else 2
+    try:
+        return {"list": cmd_list, "run": cmd_run, "eval": cmd_eval, "predict": cmd_predict}[args.command](args)
+    except UserError as e:
+        print(f"deepstudy: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("deepstudy: interrupted" + (f"; continue with: deepstudy run {args.name} --out {args.out} --resume"
+                                          if args.command == "run" and args.out else ""), file=sys.stderr)
+        return 130
+
+
+def cmd_list(args) -> int:
+    from .catalog import catalog_rows, format_markdown, format_table
+    rows = catalog_rows(args.pattern)
+    if not rows:
+        raise UserError(f"no recipe matches {args.pattern!r}")
+    print(format_markdown(rows) if args.markdown else format_table(rows))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .api import run
+    from .config import parse_assignments
+    options = parse_assignments(pair for group in args.assignments for pair in group)
+    result = run(args.name, tier=args.tier, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                 seed=args.seed, device=args.device, options=options, data_dir=args.data_dir, out=args.out,
+                 resume=args.resume, progress=not args.no_progress, show_summary=args.summary,
+                 command=["deepstudy", *(sys.argv[1:])])
+    print(f"run directory: {result.run_dir}")
+    return 0
+
+
+def _device(name):
+    from .train.loop import pick_device
+    return pick_device(name or "auto")
+
+
+def cmd_eval(args) -> int:
+    from .data.root import data_root
+    from .rundir import RunDir
+    from .tasks import runner
+    run = RunDir.open(args.run_dir)
+    saved = run.read_config()
+    out = runner(saved["task"]).evaluate(run, args.split, data_root(args.data_dir), _device(args.device),
+                                         log=lambda m: print(m, file=sys.stderr))
+    print(f"{saved['recipe']} {args.split}: accuracy {100 * out['accuracy']:.2f}%  loss {out['loss']:.4f}  "
+          f"({out['images']:,} images)")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .rundir import RunDir
+    from .tasks import runner
+    run = RunDir.open(args.run_dir)
+    saved = run.read_config()
+    results = runner(saved["task"]).predict(run, args.files, _device(args.device), top=args.top)
+    for item in results:
+        if args.json:
+            print(json.dumps(item))
+        else:
+            ranked = "  ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in item["top"])
+            print(f"{item['file']}: {ranked}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Augmentation of whole uint8 batches, each image with its own random parameters.
+
+One gather per batch instead of a Python call per image, so it costs little next to the
+model's step on a CPU and runs unchanged on a GPU.  Random numbers come from the caller's
+generator, so a resumed run draws exactly what the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def random_translate(x: torch.Tensor, max_shift: int, generator: torch.Generator | None) -> torch.Tensor:
+    """Shift each image by up to `max_shift` pixels in each direction, filling with zeros:
+    a random crop of the zero-padded image (the classic `RandomCrop(size, padding)`)."""
+    if max_shift <= 0:
+        return x
+    n, c, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (max_shift,) * 4)
+    offsets = torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator).to(x.device)
+    rows = (offsets[0, :, None] + torch.arange(h, device=x.device))  # n x h
+    cols = (offsets[1, :, None] + torch.arange(w, device=x.device))  # n x w
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    chan = torch.arange(c, device=x.device)[None, :, None, None]
+    return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def random_hflip(x: torch.Tensor, generator: torch.Generator | None, p: float = 0.5) -> torch.Tensor:
+    """Mirror a random half of the images left-right."""
+    flip = (torch.rand(len(x), generator=generator) < p).to(x.device)
+    return torch.where(flip[:, None, None, None], x.flip(3), x)

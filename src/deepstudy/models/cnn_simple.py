@@ -1,0 +1,39 @@
+"""The seeds' MNIST / Fashion-MNIST CNN: (Conv -> [BN] -> ReLU -> MaxPool) x N -> FC -> FC."""
+
+import torch.nn as nn
+
+from . import register_model
+
+
+@register_model("cnn_simple")
+def cnn_simple(in_shape, num_classes, *, channels: tuple[int, ...] = (32, 64), kernel_size: int = 3,
+               convs_per_block: int = 1, hidden: int = 128, batch_norm: bool = False,
+               dropout: float = 0.0) -> nn.Module:
+    """channels: output channels of each block (each block ends in a 2x2 max-pool);
+    convs_per_block: 2 gives the VGG-style Conv-Conv-Pool blocks of the BatchNorm seed;
+    hidden: width of the FC layer before the classifier (0: none)."""
+    c, h, w = in_shape
+    layers: list[nn.Module] = []
+    for out in channels:
+        for _ in range(convs_per_block):
+            # 'same' padding keeps the arithmetic of the feature-map size to the pools alone
+            layers.append(nn.Conv2d(c, out, kernel_size, padding=kernel_size // 2, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(out))
+            layers.append(nn.ReLU(inplace=True))
+            c = out
+        layers.append(nn.MaxPool2d(2))
+        h, w = h // 2, w // 2
+        if dropout and batch_norm:
+            layers.append(nn.Dropout(dropout / 2))  # light dropout between blocks, as in the BN seed
+    layers.append(nn.Flatten())
+    width = c * h * w
+    if hidden:
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        layers += [nn.Linear(width, hidden), nn.ReLU(inplace=True)]
+        width = hidden
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)

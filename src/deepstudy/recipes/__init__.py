@@ -1,0 +1,114 @@
+"""The catalog.  A recipe is plain frozen data: which dataset, model, optimizer, schedule and
+training settings, at which tier, and the numbers it should be compared with (the seed
+notebook's and the best published), each with its source.
+
+Tiers: `full` is the recipe's own configuration (the published or seed schedule); `quick`
+and `smoke` are overrides on top of it: minutes on a laptop CPU with real data, and seconds on
+a small subset for the test suite.
+
+Measured numbers do not live in the code: `measured.json` holds what `tools/record.py`
+copied from real run directories, with the tier, hardware and date they came from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import config
+from ..errors import ConfigError
+
+TIERS = ("smoke", "quick", "full")
+MEASURED_FILE = Path(__file__).with_name("measured.json")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A number to compare with, and where it comes from."""
+
+    value: float | None  # a fraction for accuracies
+    source: str
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    study: str  # the family it belongs to, for grouping in `deepstudy list`
+    description: str
+    task: str  # which runner trains it: "classification", ...
+    config: dict  # {"data": {...}, "model": {...}, "optim": {...}, "schedule": {...}, "train": {...}}
+    tiers: dict = field(default_factory=dict)  # tier -> {"dotted.key": value} on top of `config`
+    metric: str = "accuracy"  # the headline test metric
+    seed: Reference | None = None  # the seed notebook's setting and result
+    published: Reference | None = None  # the best published number for a comparable model
+    target: dict = field(default_factory=dict)  # tier -> the number the tier must reach (issue's bar)
+    default_tier: str = "quick"
+
+    @property
+    def dataset(self) -> str:
+        return self.config["data"]["name"]
+
+    @property
+    def model(self) -> str:
+        return self.config["model"]["name"]
+
+    def raw_config(self, tier: str) -> dict:
+        if tier not in TIERS:
+            raise ConfigError(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}")
+        return config.merge(self.config, self.tiers.get(tier, {}))
+
+
+_RECIPES: dict[str, Recipe] = {}
+
+
+def register_recipe(recipe: Recipe) -> Recipe:
+    if recipe.name in _RECIPES:
+        raise ValueError(f"recipe {recipe.name!r} is already registered")
+    _RECIPES[recipe.name] = recipe
+    return recipe
+
+
+def _import_all():
+    from . import mnist  # noqa: F401
+
+
+def list_recipes(pattern: str = "*") -> list[Recipe]:
+    _import_all()
+    return [r for name, r in sorted(_RECIPES.items()) if fnmatch.fnmatch(name, pattern)]
+
+
+def get_recipe(name: str) -> Recipe:
+    _import_all()
+    if name not in _RECIPES:
+        close = difflib.get_close_matches(name, _RECIPES, n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(close)}?" if close else "; `deepstudy list` shows the catalog"
+        raise ConfigError(f"unknown recipe {name!r}{hint}")
+    return _RECIPES[name]
+
+
+def resolve(recipe: Recipe, tier: str, overrides: dict[str, Any] | None = None) -> dict:
+    """The recipe at `tier` with the user's dotted overrides, typed and with every default filled."""
+    from ..data import dataset_options
+    from ..models import model_options
+
+    raw = recipe.raw_config(tier)
+    overrides = dict(overrides or {})
+    # Switching to another model or dataset drops the recipe's options for the old one; options
+    # the user sets for the new one are still checked.
+    for section in ("data", "model"):
+        new = overrides.pop(f"{section}.name", None)
+        if new is not None and new != raw[section]["name"]:
+            raw[section] = {"name": new}
+    raw = config.merge(raw, overrides)
+    return config.resolve(raw, dataset_options, model_options)
+
+
+def measured() -> dict:
+    """{recipe: {tier: {...}}} as recorded from real runs."""
+    if not MEASURED_FILE.exists():
+        return {}
+    return json.loads(MEASURED_FILE.read_text(encoding="utf-8"))

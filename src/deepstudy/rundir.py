@@ -1,0 +1,111 @@
+"""A run directory and what it holds.
+
+    config.json       every resolved setting, the data's description, versions, device
+    history.csv       one row per epoch
+    metrics.json      {"recipe", "val": {...}, "test": {...}} once the run is finished
+    model.safetensors the weights selected on validation
+    checkpoint.pt     the full training state of the last epoch (torch.load(weights_only=True))
+    summary.txt       the model's layer table, parameter counts and FLOPs
+    plots/            PNGs, each beside the CSV/JSON of the numbers it shows
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+from .errors import RunDirError
+
+
+class RunDir:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    config = property(lambda self: self.path / "config.json")
+    history = property(lambda self: self.path / "history.csv")
+    metrics = property(lambda self: self.path / "metrics.json")
+    weights = property(lambda self: self.path / "model.safetensors")
+    checkpoint = property(lambda self: self.path / "checkpoint.pt")
+    summary = property(lambda self: self.path / "summary.txt")
+    plots = property(lambda self: self.path / "plots")
+
+    def __repr__(self):
+        return f"RunDir({str(self.path)!r})"
+
+    @classmethod
+    def for_new_run(cls, path: str | os.PathLike) -> "RunDir":
+        """A fresh run may go into a new or empty folder only: never over someone's results."""
+        run = cls(path)
+        if run.path.exists() and not run.path.is_dir():
+            raise RunDirError(f"{run.path} exists and is not a folder")
+        if run.path.is_dir() and any(run.path.iterdir()):
+            what = "a run (add --resume to continue it)" if run.config.exists() else "files"
+            raise RunDirError(f"{run.path} already holds {what}; choose another --out")
+        run.path.mkdir(parents=True, exist_ok=True)
+        return run
+
+    @classmethod
+    def for_resume(cls, path: str | os.PathLike) -> "RunDir":
+        run = cls(path)
+        if not run.config.is_file():
+            raise RunDirError(f"{run.path} is not a deepstudy run directory (no config.json): nothing to resume")
+        if not run.checkpoint.is_file():
+            raise RunDirError(f"{run.path} has no checkpoint.pt: the run ended before its first epoch; start it again")
+        return run
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "RunDir":
+        """An existing run with trained weights (for eval, predict, ...)."""
+        run = cls(path)
+        if not run.path.is_dir():
+            raise RunDirError(f"{run.path} is not a folder")
+        if not run.config.is_file():
+            raise RunDirError(f"{run.path} is not a deepstudy run directory (no config.json)")
+        if not run.weights.is_file():
+            raise RunDirError(f"{run.path} has no model.safetensors: the run never finished an epoch")
+        return run
+
+    def read_config(self) -> dict:
+        return self._read_json(self.config)
+
+    def read_metrics(self) -> dict:
+        return self._read_json(self.metrics)
+
+    def _read_json(self, path: Path) -> dict:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunDirError(f"{path} is missing") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RunDirError(f"{path} is damaged ({e})") from None
+
+
+def hardware() -> str:
+    """'CPU model, N threads' or the GPU's name: which machine a number came from."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
+
+
+def versions() -> dict:
+    import numpy
+    import torch
+    import torchvision
+
+    from . import __version__
+
+    return {"deepstudy": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": numpy.__version__, "platform": platform.platform()}

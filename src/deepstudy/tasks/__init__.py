@@ -1,0 +1,46 @@
+"""Task runners: how a recipe of a given kind is trained, evaluated and used for prediction.
+
+Each runner module provides
+    train(ctx: RunContext) -> dict          the metrics written to metrics.json
+    evaluate(run: RunDir, split, data_root, device, log) -> dict
+    predict(run: RunDir, inputs: list[str], device) -> list[dict]
+and is looked up by the recipe's `task`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
+
+import torch
+
+from ..errors import ConfigError
+from ..rundir import RunDir
+
+RUNNERS = {
+    "classification": "deepstudy.tasks.classify",
+}
+
+
+def runner(task: str) -> ModuleType:
+    if task not in RUNNERS:
+        raise ConfigError(f"no runner for task {task!r}; known: {', '.join(RUNNERS)}")
+    return importlib.import_module(RUNNERS[task])
+
+
+@dataclass
+class RunContext:
+    recipe: "object"  # recipes.Recipe
+    tier: str
+    cfg: dict
+    run: RunDir
+    data_root: Path
+    device: torch.device
+    resume: bool = False
+    log: Callable[[str], None] = print
+    progress: bool = True
+    show_summary: bool = False
+    meta: dict = field(default_factory=dict)  # command line, start time: copied into config.json

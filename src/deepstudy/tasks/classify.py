@@ -1,0 +1,164 @@
+"""Image classification: load the data, build the model, run the training loop, then evaluate
+the validation-selected weights once on the test set and write the report."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from ..data import ClassificationData, DataContext, load_dataset
+from ..data.images import load_image
+from ..data.tensors import Normalize
+from ..io import write_csv, write_json, write_text
+from ..models import create_model
+from ..models.summary import format_summary, summarize
+from ..report import plots
+from ..rundir import RunDir, hardware, versions
+from ..train.checkpoint import load_weights
+from ..train.loop import Paths, evaluate as evaluate_split, fit, predict_logits, uses_conv
+from ..train.metrics import classification_report
+from . import RunContext
+
+
+def build_data(cfg: dict, data_root, device, log=print) -> ClassificationData:
+    options = {k: v for k, v in cfg["data"].items() if k != "name"}
+    ctx = DataContext(root=data_root, seed=cfg["train"]["seed"], device=device, log=log)
+    return load_dataset(cfg["data"]["name"], ctx, **options)
+
+
+def build_model(cfg: dict, in_shape, num_classes: int) -> torch.nn.Module:
+    options = {k: v for k, v in cfg["model"].items() if k != "name"}
+    return create_model(cfg["model"]["name"], in_shape, num_classes, **options)
+
+
+def train(ctx: RunContext) -> dict:
+    cfg, run, log = ctx.cfg, ctx.run, ctx.log
+    torch.manual_seed(cfg["train"]["seed"])  # the model's initial weights
+    data = build_data(cfg, ctx.data_root, ctx.device, log)
+    model = build_model(cfg, data.in_shape, len(data.classes)).to(ctx.device)
+
+    info = summarize(model, data.in_shape, ctx.device)
+    title = f"{ctx.recipe.name}: {cfg['model']['name']} on {data.name}"
+    write_text(run.summary, format_summary(info, title))
+    if ctx.show_summary:
+        log(format_summary(info, title))
+    if not ctx.resume:
+        write_json(run.config, {
+            "recipe": ctx.recipe.name, "tier": ctx.tier, "task": ctx.recipe.task, "config": cfg,
+            "data": data.info(), "model": {"trainable": info["trainable"], "non_trainable": info["non_trainable"],
+                                           "flops_per_sample": info["flops"]},
+            "device": str(ctx.device), "hardware": hardware(), "versions": versions(), **ctx.meta,
+        })
+    log(f"{ctx.recipe.name} ({ctx.tier} tier) on {ctx.device}: {len(data.train):,} training / {len(data.val):,} "
+        f"validation / {len(data.test):,} test images from {data.source}; "
+        f"{info['trainable']:,} parameters, {info['flops'] / 1e6:.2f} MFLOPs per image")
+
+    result = fit(model, data, cfg, Paths(run.checkpoint, run.weights, run.history),
+                 resume=ctx.resume, log=log, progress=ctx.progress)
+
+    # The weights chosen on validation are the ones that meet the test set, once.
+    load_weights(run.weights, model, ctx.device)
+    bs, cl = cfg["train"]["eval_batch_size"], uses_conv(model)
+    val = evaluate_split(model, data.val, data.normalize, bs, cl)
+    logits = predict_logits(model, data.test, data.normalize, bs, cl)
+    report = classification_report(logits, data.test.labels, data.classes)
+    metrics = {
+        "recipe": ctx.recipe.name, "tier": ctx.tier, "task": "classification",
+        "val": {"accuracy": val["accuracy"], "loss": val["loss"]},
+        "test": {"accuracy": report["accuracy"], "loss": report["loss"], "per_class": report["per_class"]},
+        "best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early,
+        "train_seconds": sum(r["seconds"] for r in result.history),
+        "data": data.name, "device": str(ctx.device), "hardware": hardware(),
+    }
+    write_json(run.metrics, metrics)
+    write_plots(run, result.history, report, data, logits)
+    log(headline(ctx.recipe, metrics))
+    return metrics
+
+
+def headline(recipe, metrics: dict) -> str:
+    parts = [f"test accuracy {100 * metrics['test']['accuracy']:.2f}%"]
+    if recipe.seed and recipe.seed.value is not None:
+        parts.append(f"seed {100 * recipe.seed.value:.2f}%")
+    if recipe.published and recipe.published.value is not None:
+        parts.append(f"published {100 * recipe.published.value:.2f}%")
+    return parts[0] + ("  |  " + "  |  ".join(parts[1:]) if len(parts) > 1 else "")
+
+
+def write_plots(run: RunDir, history: list[dict], report: dict, data: ClassificationData, logits: torch.Tensor,
+                n_grid: int = 32, n_mistakes: int = 24) -> None:
+    d = run.plots
+    classes = data.classes
+    plots.save(plots.curves(history, "training and validation"), d / "curves.png")
+    write_csv(d / "curves.csv", history)
+
+    cm = np.asarray(report["confusion_matrix"])
+    for normalized, stem in ((False, "confusion_matrix"), (True, "confusion_matrix_normalized")):
+        plots.save(plots.confusion(cm, classes, normalized), d / f"{stem}.png")
+        values = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalized else cm
+        write_csv(d / f"{stem}.csv", [{"true": c, **{p: round(float(v), 6) if normalized else int(v)
+                                                     for p, v in zip(classes, row)}} for c, row in zip(classes, values)],
+                  ["true", *classes])
+
+    probs = torch.softmax(logits.float(), 1).cpu()
+    confidence, pred = probs.max(1)
+    true = data.test.labels.cpu()
+    images = data.test.images.cpu().numpy()
+
+    def rows(index):
+        return [{"index": int(i), "true": classes[true[i]], "predicted": classes[pred[i]],
+                 "confidence": round(float(confidence[i]), 6)} for i in index]
+
+    grid = torch.arange(min(n_grid, len(true)))
+    plots.save(plots.image_grid(images[grid], true[grid].tolist(), pred[grid].tolist(), confidence[grid].tolist(),
+                                classes, "test predictions (red: mistakes)"), d / "predictions.png")
+    write_csv(d / "predictions.csv", rows(grid.tolist()), ["index", "true", "predicted", "confidence"])
+
+    wrong = torch.nonzero(pred != true).flatten()
+    worst = wrong[confidence[wrong].argsort(descending=True)][:n_mistakes]
+    if len(worst):
+        plots.save(plots.image_grid(images[worst], true[worst].tolist(), pred[worst].tolist(),
+                                    confidence[worst].tolist(), classes, "most confident mistakes"),
+                   d / "confident_mistakes.png")
+    write_csv(d / "confident_mistakes.csv", rows(worst.tolist()), ["index", "true", "predicted", "confidence"])
+
+    counts = {s: getattr(data, s).class_counts(len(classes)) for s in ("train", "val", "test")}
+    plots.save(plots.class_distribution(counts, classes), d / "class_distribution.png")
+    write_json(d / "class_distribution.json", {"classes": classes, **counts})
+
+
+# ------------------------------------------------------------------ using a finished run
+
+def load_model(run: RunDir, device="cpu") -> tuple[torch.nn.Module, dict]:
+    saved = run.read_config()
+    info = saved["data"]
+    model = build_model(saved["config"], info["in_shape"], len(info["classes"])).to(device)
+    load_weights(run.weights, model, device)
+    model.eval()
+    return model, saved
+
+
+def evaluate(run: RunDir, split: str, data_root, device, log=print) -> dict:
+    model, saved = load_model(run, device)
+    data = build_data(saved["config"], data_root, device, log)
+    ds = getattr(data, split)
+    logits = predict_logits(model, ds, data.normalize, saved["config"]["train"]["eval_batch_size"], uses_conv(model))
+    report = classification_report(logits, ds.labels, data.classes)
+    return {"split": split, "images": len(ds), "accuracy": report["accuracy"], "loss": report["loss"],
+            "per_class": report["per_class"]}
+
+
+@torch.inference_mode()
+def predict(run: RunDir, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
+    model, saved = load_model(run, device)
+    info = saved["data"]
+    normalize = Normalize(tuple(info["mean"]), tuple(info["std"]))
+    x = torch.stack([load_image(f, info["in_shape"], info.get("preprocess", "fit")) for f in inputs]).to(device)
+    probs = torch.softmax(model(normalize(x)).float(), 1).cpu()
+    k = min(top, probs.shape[1])
+    values, index = probs.topk(k, dim=1)
+    return [{"file": str(f), "top": [{"class": info["classes"][i], "probability": round(float(p), 6)}
+                                     for p, i in zip(values[n].tolist(), index[n].tolist())]}
+            for n, f in enumerate(inputs)]

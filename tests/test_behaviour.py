@@ -1,0 +1,178 @@
+"""Behaviour of a run: resume equals an uninterrupted run, determinism, atomic writes, the run
+directory's contents, and refusing to overwrite what is saved."""
+
+import hashlib
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from deepstudy import api
+from deepstudy.errors import ConfigError, RunDirError
+from deepstudy.io import atomic_path, read_csv, write_json
+from deepstudy.train import loop
+from deepstudy.train.checkpoint import load_checkpoint, save_checkpoint
+
+
+def quiet(msg):
+    pass
+
+
+def smoke(out, **kw):
+    kw.setdefault("epochs", 3)
+    return api.run("lenet5-mnist", tier="smoke", out=out, progress=False, log=quiet, **kw)
+
+
+def digest(folder):
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def without_time(history):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def test_run_directory_contents(tmp_path):
+    r = smoke(tmp_path / "run", epochs=2)
+    d = r.run_dir
+    for name in ("config.json", "history.csv", "metrics.json", "model.safetensors", "checkpoint.pt", "summary.txt"):
+        assert (d / name).is_file(), name
+    for stem in ("curves", "confusion_matrix", "confusion_matrix_normalized", "predictions", "class_distribution"):
+        assert (d / "plots" / f"{stem}.png").stat().st_size > 1000, stem
+        assert (d / "plots" / f"{stem}.csv").exists() or (d / "plots" / f"{stem}.json").exists(), stem
+    assert (d / "plots" / "confident_mistakes.csv").exists()
+
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["recipe"] == "lenet5-mnist" and cfg["tier"] == "smoke"
+    assert cfg["config"]["train"]["epochs"] == 2 and cfg["config"]["optim"]["name"] == "adam"
+    assert cfg["device"] == "cpu" and "torch" in cfg["versions"] and cfg["data"]["classes"][0] == "0"
+
+    history = read_csv(d / "history.csv")
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert set(history[0]) == set(loop.HISTORY_FIELDS)
+
+    m = json.loads((d / "metrics.json").read_text())
+    assert m["recipe"] == "lenet5-mnist"
+    assert set(m["val"]) == {"accuracy", "loss"}
+    assert {"accuracy", "loss", "per_class"} <= set(m["test"])
+    assert set(m["test"]["per_class"]["7"]) == {"precision", "recall", "f1", "support"}
+    assert sum(c["support"] for c in m["test"]["per_class"].values()) == 500
+    assert 0.5 < m["test"]["accuracy"] <= 1  # 2,000 real images, 2 epochs: well above chance
+
+    state = torch.load(d / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 2 and state["finished"]
+    weights = load_file(str(d / "model.safetensors"))
+    assert set(weights) == set(state["model"])
+    # the confusion-matrix CSV holds the counts the plot shows
+    cm = read_csv(d / "plots" / "confusion_matrix.csv")
+    assert sum(sum(v for k, v in row.items() if k != "true") for row in cm) == 500
+
+
+def test_best_on_validation_is_what_meets_the_test_set(tmp_path):
+    r = smoke(tmp_path / "run", epochs=3)
+    best = max(r.history, key=lambda row: row["val_accuracy"])
+    assert r.metrics["best_epoch"] == best["epoch"]
+    assert r.metrics["val"]["accuracy"] == pytest.approx(best["val_accuracy"])
+
+
+def test_resume_ends_like_an_uninterrupted_run(tmp_path, monkeypatch):
+    full = smoke(tmp_path / "full")
+
+    real_evaluate = loop.evaluate
+    calls = {"n": 0}
+
+    def crash_in_second_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C in epoch 2
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "evaluate", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        smoke(tmp_path / "cut")
+    monkeypatch.setattr(loop, "evaluate", real_evaluate)
+    assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    assert not (tmp_path / "cut" / "metrics.json").exists()
+
+    resumed = api.run("lenet5-mnist", out=tmp_path / "cut", resume=True, progress=False, log=quiet)
+    assert without_time(resumed.history) == without_time(full.history)
+    assert resumed.metrics["test"] == full.metrics["test"]
+    a, b = load_file(str(full.run_dir / "model.safetensors")), load_file(str(resumed.run_dir / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_same_seed_same_result_other_seed_other_result(tmp_path):
+    a = smoke(tmp_path / "a", epochs=1)
+    b = smoke(tmp_path / "b", epochs=1)
+    c = smoke(tmp_path / "c", epochs=1, seed=1)
+    assert a.metrics["test"] == b.metrics["test"]
+    assert a.history[0]["train_loss"] != c.history[0]["train_loss"]
+
+
+def test_resume_of_a_finished_run_changes_nothing_it_saved(tmp_path):
+    r = smoke(tmp_path / "run", epochs=1)
+    before = digest(r.run_dir / "plots") | {"model": digest(r.run_dir)["model.safetensors"]}
+    again = api.run("lenet5-mnist", out=r.run_dir, resume=True, progress=False, log=quiet)
+    assert again.metrics["test"] == r.metrics["test"]
+    assert digest(r.run_dir)["model.safetensors"] == before["model"]
+
+
+def test_resume_keeps_the_settings_it_started_with(tmp_path):
+    r = smoke(tmp_path / "run", epochs=1)
+    before = digest(r.run_dir)
+    with pytest.raises(ConfigError, match="cannot change optim.lr"):
+        api.run("lenet5-mnist", out=r.run_dir, resume=True, lr=0.5, progress=False, log=quiet)
+    with pytest.raises(ConfigError, match="cannot change train.epochs"):
+        api.run("lenet5-mnist", out=r.run_dir, resume=True, epochs=5, progress=False, log=quiet)
+    with pytest.raises(ConfigError, match="holds a run of 'lenet5-mnist', not 'mnist-mlp'"):
+        api.run("mnist-mlp", out=r.run_dir, resume=True, progress=False, log=quiet)
+    assert digest(r.run_dir) == before
+
+
+def test_a_new_run_never_writes_over_an_existing_one(tmp_path):
+    r = smoke(tmp_path / "run", epochs=1)
+    before = digest(r.run_dir)
+    with pytest.raises(RunDirError, match="already holds a run .*--resume"):
+        smoke(r.run_dir, epochs=1)
+    assert digest(r.run_dir) == before
+
+
+def test_truncated_checkpoint_is_refused_and_left_alone(tmp_path):
+    r = smoke(tmp_path / "run", epochs=1)
+    ck = r.run_dir / "checkpoint.pt"
+    ck.write_bytes(ck.read_bytes()[: ck.stat().st_size // 2])
+    before = digest(r.run_dir)
+    with pytest.raises(RunDirError, match="damaged or truncated"):
+        api.run("lenet5-mnist", out=r.run_dir, resume=True, progress=False, log=quiet)
+    assert digest(r.run_dir) == before
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"epoch": 1, "w": torch.ones(3)})
+
+    def broken_save(obj, f, *a, **k):
+        with open(f, "wb") as fh:
+            fh.write(b"PK\x03\x04 half a zip")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, {"epoch": 2, "w": torch.zeros(3)})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temporary file left behind
+
+
+def test_atomic_path_replaces_only_on_success(tmp_path):
+    target = tmp_path / "metrics.json"
+    write_json(target, {"a": 1})
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("{broken")
+            raise RuntimeError
+    assert json.loads(target.read_text()) == {"a": 1}
+    write_json(target, {"a": 2})
+    assert json.loads(target.read_text()) == {"a": 2}
+    assert oct(target.stat().st_mode & 0o777) != oct(0o600)  # not mkstemp's private mode
