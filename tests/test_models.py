@@ -18,7 +18,7 @@ PINNED = {
 VARIANTS = [
     ("mlp", {"hidden": (64, 32), "activation": "gelu", "batch_norm": True, "dropout": 0.2}),
     ("mlp", {"activation": "sigmoid"}),
-    ("cnn_simple", {"batch_norm": True, "dropout": 0.4, "convs_per_block": 2}),
+    ("cnn_simple", {"batch_norm": True, "dropout": 0.4, "block_dropout": 0.2, "convs_per_block": 2}),
     ("cnn_simple", {"hidden": 0, "kernel_size": 5}),
     ("lenet5", {"activation": "relu"}),
     ("rnn_rows", {"cell": "rnn"}),

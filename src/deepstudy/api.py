@@ -54,7 +54,7 @@ class Result:
 
     def _grid(self, csv_name: str, title: str):
         from .report import plots
-        from .tasks.classify import build_data
+        from .tasks.classification import build_data
         rows = read_csv(self.run_dir / "plots" / csv_name)
         if not rows:
             raise UserError(f"{csv_name} is empty: nothing to show")

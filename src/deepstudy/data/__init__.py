@@ -13,7 +13,8 @@ import torch
 
 from ..config import Option, builder_options
 from ..errors import ConfigError
-from .tensors import ImageTensors, Normalize
+from ..registry import import_submodules
+from .tensors import ImageTensors, Normalize, batches
 
 _DATASETS: dict[str, Callable] = {}
 
@@ -59,7 +60,11 @@ class DataContext:
 
 @dataclass
 class ClassificationData:
-    """Train/val/test image tensors and what a model and `predict` need to know about them."""
+    """Train/val/test image tensors and what a model and `predict` need to know about them.
+
+    The training loop only uses `train_batches`, `eval_batches`, `labels` and `size`: another
+    kind of data (token sequences, cached features) plugs into the same loop by providing them.
+    """
 
     name: str
     train: ImageTensors
@@ -70,6 +75,21 @@ class ClassificationData:
     source: str  # where the files were read from
     preprocess: str = "fit"  # how `predict` turns a user's image into an input: digits | fit | crop
     augment: Callable | None = None  # uint8 batch, generator -> uint8 batch (training only)
+
+    def train_batches(self, batch_size: int, generator: torch.Generator, channels_last: bool = False):
+        """Shuffled, augmented, normalised (x, y) batches of the training split."""
+        return batches(self.train, batch_size, self.normalize, generator=generator, augment=self.augment,
+                       channels_last=channels_last)
+
+    def eval_batches(self, split: str, batch_size: int, channels_last: bool = False):
+        """(x, y) batches of a split in stored order, normalised, never augmented."""
+        return batches(getattr(self, split), batch_size, self.normalize, channels_last=channels_last)
+
+    def labels(self, split: str) -> torch.Tensor:
+        return getattr(self, split).labels
+
+    def size(self, split: str) -> int:
+        return len(getattr(self, split))
 
     @property
     def in_shape(self) -> tuple[int, ...]:
@@ -90,4 +110,6 @@ class ClassificationData:
 
 
 def _import_all():
-    from . import vision  # noqa: F401  (registers mnist, fashion_mnist)
+    # every module of this package that registers datasets; helpers (idx, tensors, ...) have no
+    # register_dataset calls and importing them is harmless
+    import_submodules(__name__, skip=("embedded",))

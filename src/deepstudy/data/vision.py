@@ -15,7 +15,7 @@ import torch
 
 from ..errors import DataError
 from . import ClassificationData, DataContext, register_dataset
-from .augment import random_translate
+from .augment import random_hflip, random_translate
 from .idx import IdxError, read_idx
 from .root import EMBEDDED, cache_dir, downloads_allowed, writable
 from .tensors import ImageTensors, Normalize, split
@@ -120,7 +120,20 @@ def _tensors(images: np.ndarray, labels: np.ndarray) -> ImageTensors:
     return ImageTensors(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)))
 
 
-def _build(kind: str, ctx: DataContext, val_fraction: float, limit: int, shift: int) -> ClassificationData:
+def _augment(shift: int, flip: bool):
+    if not (shift or flip):
+        return None
+
+    def augment(x, generator):
+        if shift:
+            x = random_translate(x, shift, generator)
+        if flip:
+            x = random_hflip(x, generator)
+        return x
+    return augment
+
+
+def _build(kind: str, ctx: DataContext, val_fraction: float, limit: int, shift: int, flip: bool) -> ClassificationData:
     folder, _, classes = FAMILIES[kind]
     arrays, source = load_idx_family(kind, ctx)
     _check_pair(arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"], "training", folder)
@@ -131,20 +144,23 @@ def _build(kind: str, ctx: DataContext, val_fraction: float, limit: int, shift: 
     if limit:  # smoke tier: a small real subset, same proportions
         train, val, test = train.subset(slice(0, limit)), val.subset(slice(0, max(1, limit // 4))), test.subset(slice(0, max(1, limit // 4)))
     normalize = Normalize.fit(train.images)
-    augment = (lambda x, g: random_translate(x, shift, g)) if shift else None
+    augment = _augment(shift, flip)
     return ClassificationData(kind, train.to(ctx.device), val.to(ctx.device), test.to(ctx.device), classes, normalize,
                               source, preprocess="digits" if kind == "mnist" else "fit", augment=augment)
 
 
 @register_dataset("mnist")
-def mnist(ctx: DataContext, *, val_fraction: float = 0.1, limit: int = 0, shift: int = 0) -> ClassificationData:
+def mnist(ctx: DataContext, *, val_fraction: float = 0.1, limit: int = 0, shift: int = 0,
+          flip: bool = False) -> ClassificationData:
     """MNIST digits.  val_fraction: share of the 60k training images held out for validation;
     limit: cap the training images (val and test get a quarter as many; smoke tests);
-    shift: random translation of up to this many pixels while training."""
-    return _build("mnist", ctx, val_fraction, limit, shift)
+    shift: random translation of up to this many pixels while training;
+    flip: random horizontal flips while training (for clothes, not for digits)."""
+    return _build("mnist", ctx, val_fraction, limit, shift, flip)
 
 
 @register_dataset("fashion_mnist")
-def fashion_mnist(ctx: DataContext, *, val_fraction: float = 0.1, limit: int = 0, shift: int = 0) -> ClassificationData:
+def fashion_mnist(ctx: DataContext, *, val_fraction: float = 0.1, limit: int = 0, shift: int = 0,
+                  flip: bool = False) -> ClassificationData:
     """Fashion-MNIST: same options as mnist."""
-    return _build("fashion_mnist", ctx, val_fraction, limit, shift)
+    return _build("fashion_mnist", ctx, val_fraction, limit, shift, flip)

@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from ..config import Option, builder_options
 from ..errors import ConfigError
+from ..registry import import_submodules
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -51,4 +52,4 @@ def create_model(name: str, in_shape, num_classes: int, **options) -> nn.Module:
 
 
 def _import_all():
-    from . import cnn_simple, lenet5, mlp, rnn_rows  # noqa: F401
+    import_submodules(__name__, skip=("common", "summary"))

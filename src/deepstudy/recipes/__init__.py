@@ -21,6 +21,7 @@ from typing import Any
 
 from .. import config
 from ..errors import ConfigError
+from ..registry import import_submodules
 
 TIERS = ("smoke", "quick", "full")
 MEASURED_FILE = Path(__file__).with_name("measured.json")
@@ -73,7 +74,7 @@ def register_recipe(recipe: Recipe) -> Recipe:
 
 
 def _import_all():
-    from . import mnist  # noqa: F401
+    import_submodules(__name__)
 
 
 def list_recipes(pattern: str = "*") -> list[Recipe]:

@@ -16,9 +16,10 @@ MISTAKE = "#c0392b"
 RIGHT = "#1e8449"
 
 
-def save(fig: Figure, path: Path, dpi: int = 110) -> Path:
+def save(fig: Figure, path: Path, dpi: int = 100) -> Path:
+    # figures are laid out by the constrained engine when made, so no second 'tight' pass here
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=dpi)
     return Path(path)
 
 
@@ -26,7 +27,7 @@ def curves(history: Sequence[dict], title: str = "") -> Figure:
     """Loss and accuracy per epoch, training beside validation."""
     epochs = [r["epoch"] for r in history]
     has_acc = any(r.get("train_accuracy") is not None for r in history)
-    fig = Figure(figsize=(10 if has_acc else 5, 3.6))
+    fig = Figure(figsize=(10 if has_acc else 5, 3.6), layout="constrained")
     axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)[0]
     for ax, key, label in zip(axes, ("loss", "accuracy"), ("loss (cross-entropy)", "accuracy")):
         for split, style in (("train", "o-"), ("val", "s-")):
@@ -50,7 +51,7 @@ def confusion(matrix, classes: Sequence[str], normalized: bool = False, title: s
         cm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     k = len(classes)
     size = max(4.5, 0.5 * k + 2)
-    fig = Figure(figsize=(size, size * 0.9))
+    fig = Figure(figsize=(size, size * 0.9), layout="constrained")
     ax = fig.subplots()
     im = ax.imshow(cm, cmap="Blues")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
@@ -69,46 +70,46 @@ def confusion(matrix, classes: Sequence[str], normalized: bool = False, title: s
     return fig
 
 
-def _show(ax, image: np.ndarray):
-    """image: C x H x W uint8."""
-    if image.shape[0] == 1:
-        ax.imshow(image[0], cmap="gray", vmin=0, vmax=255)
-    else:
-        ax.imshow(np.transpose(image, (1, 2, 0)))
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 def image_grid(images: np.ndarray, true: Sequence[int], pred: Sequence[int], confidence: Sequence[float],
                classes: Sequence[str], title: str = "", cols: int = 8) -> Figure:
-    """Images with 'predicted (confidence)' above each; mistakes in red with the true class."""
+    """Images (N x C x H x W uint8) with 'predicted confidence' under each; mistakes framed in
+    red with the true class.  Drawn as one mosaic in one axes: 30 small axes take 10x longer."""
     n = len(images)
+    c, h, w = images.shape[1:] if n else (1, 1, 1)
     rows = max(1, -(-n // cols))
-    fig = Figure(figsize=(1.5 * cols, 1.75 * rows))
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        if i >= n:
-            ax.axis("off")
-            continue
-        _show(ax, images[i])
+    pad, text_h = max(2, h // 8), 0.55 * h  # gap between tiles and room for two lines of label
+    cell_h, cell_w = h + pad + text_h, w + pad
+    mosaic = np.full((int(rows * cell_h) + pad, cols * cell_w + pad, 3), 255, np.uint8)
+    fig = Figure(figsize=(1.3 * cols, 1.5 * rows + 0.4), layout="constrained")
+    ax = fig.subplots()
+    labels = []
+    for i in range(n):
+        r, k = divmod(i, cols)
+        y, x = int(r * cell_h) + pad, k * cell_w + pad
+        tile = np.transpose(images[i], (1, 2, 0))
+        mosaic[y:y + h, x:x + w] = tile if c == 3 else np.repeat(tile, 3, axis=2)
         ok = pred[i] == true[i]
-        label = f"{classes[pred[i]]} {100 * confidence[i]:.0f}%"
-        if not ok:
-            label += f"\ntrue: {classes[true[i]]}"
-        ax.set_title(label, fontsize=8, color=RIGHT if ok else MISTAKE)
-        if not ok:
-            for spine in ax.spines.values():
-                spine.set_edgecolor(MISTAKE)
-                spine.set_linewidth(2)
+        if not ok:  # a red frame in the pad around the tile
+            frame = np.array([192, 57, 43], np.uint8)
+            q = max(1, pad // 2)
+            mosaic[y - q:y, x - q:x + w + q] = frame
+            mosaic[y + h:y + h + q, x - q:x + w + q] = frame
+            mosaic[y:y + h, x - q:x] = frame
+            mosaic[y:y + h, x + w:x + w + q] = frame
+        label = f"{classes[pred[i]]} {100 * confidence[i]:.0f}%" + ("" if ok else f"\n(true {classes[true[i]]})")
+        labels.append((x + w / 2, y + h + 1, label, RIGHT if ok else MISTAKE))
+    ax.imshow(mosaic, interpolation="nearest")
+    for x, y, label, color in labels:
+        ax.text(x, y, label, ha="center", va="top", fontsize=7, color=color)
+    ax.axis("off")
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        ax.set_title(title)
     return fig
 
 
 def class_distribution(counts: dict[str, Sequence[int]], classes: Sequence[str], title: str = "") -> Figure:
     """Images per class in each split: grouped bars, and a pie of the training split."""
-    fig = Figure(figsize=(12, 4))
+    fig = Figure(figsize=(12, 4), layout="constrained")
     bar_ax, pie_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
     k, splits = len(classes), list(counts)
     width = 0.8 / max(1, len(splits))

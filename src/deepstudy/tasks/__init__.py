@@ -4,7 +4,7 @@ Each runner module provides
     train(ctx: RunContext) -> dict          the metrics written to metrics.json
     evaluate(run: RunDir, split, data_root, device, log) -> dict
     predict(run: RunDir, inputs: list[str], device) -> list[dict]
-and is looked up by the recipe's `task`.
+and is looked up by the recipe's `task`: task "classification" is tasks/classification.py.
 """
 
 from __future__ import annotations
@@ -20,15 +20,13 @@ import torch
 from ..errors import ConfigError
 from ..rundir import RunDir
 
-RUNNERS = {
-    "classification": "deepstudy.tasks.classify",
-}
-
-
 def runner(task: str) -> ModuleType:
-    if task not in RUNNERS:
-        raise ConfigError(f"no runner for task {task!r}; known: {', '.join(RUNNERS)}")
-    return importlib.import_module(RUNNERS[task])
+    try:
+        return importlib.import_module(f"{__name__}.{task}")
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.{task}":
+            raise
+        raise ConfigError(f"no runner for task {task!r}") from None
 
 
 @dataclass

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data import ClassificationData
-from ..data.tensors import ImageTensors, batches
 from ..io import write_csv
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, save_weights, set_rng_state
 from .optim import make_optimizer, make_scheduler
@@ -55,19 +54,22 @@ class FitResult:
 
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, ds: ImageTensors, normalize, batch_size: int, channels_last: bool = False):
-    """Logits for every image of `ds`, in order (model in eval mode: no dropout, BN running stats)."""
+def predict_logits(model: nn.Module, data: ClassificationData, split: str, batch_size: int,
+                   channels_last: bool = False) -> torch.Tensor:
+    """Logits for every example of a split, in order (eval mode: no dropout, BN running stats)."""
     was_training = model.training
     model.eval()
-    out = [model(x) for x, _ in batches(ds, batch_size, normalize, channels_last=channels_last)]
+    out = [model(x) for x, _ in data.eval_batches(split, batch_size, channels_last)]
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, 0)
 
 
-def evaluate(model: nn.Module, ds: ImageTensors, normalize, batch_size: int, channels_last: bool = False) -> dict:
-    logits = predict_logits(model, ds, normalize, batch_size, channels_last)
-    return {"loss": F.cross_entropy(logits, ds.labels).item(),
-            "accuracy": (logits.argmax(1) == ds.labels).float().mean().item()}
+def evaluate(model: nn.Module, data: ClassificationData, split: str, batch_size: int,
+             channels_last: bool = False) -> dict:
+    logits = predict_logits(model, data, split, batch_size, channels_last)
+    labels = data.labels(split)
+    return {"loss": F.cross_entropy(logits, labels).item(),
+            "accuracy": (logits.argmax(1) == labels).float().mean().item()}
 
 
 def _better(value: float, best: float | None, monitor: str) -> bool:
@@ -88,7 +90,7 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
 
     criterion = nn.CrossEntropyLoss(label_smoothing=train_cfg["label_smoothing"])
     optimizer = make_optimizer(model.parameters(), cfg["optim"])
-    steps_per_epoch = math.ceil(len(data.train) / bs)
+    steps_per_epoch = math.ceil(data.size("train") / bs)
     scheduler, interval = make_scheduler(optimizer, cfg["schedule"], steps_per_epoch, epochs, monitor)
     # One generator for everything random about the data (order, augmentation): saved in the
     # checkpoint, so a resumed run sees exactly the batches the uninterrupted one would have.
@@ -120,8 +122,7 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
         correct = torch.zeros((), device=device, dtype=torch.long)
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", leave=False, unit="batch",
                    disable=not (progress and sys.stderr.isatty()), file=sys.stderr)
-        for step, (x, y) in enumerate(batches(data.train, bs, data.normalize, generator=generator,
-                                              augment=data.augment, channels_last=channels_last)):
+        for step, (x, y) in enumerate(data.train_batches(bs, generator, channels_last)):
             logits = model(x)
             loss = criterion(logits, y)
             optimizer.zero_grad(set_to_none=True)
@@ -139,13 +140,13 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
                 bar.set_postfix(loss=f"{loss.item():.4f}")
         bar.close()
 
-        val = evaluate(model, data.val, data.normalize, train_cfg["eval_batch_size"], channels_last)
+        val = evaluate(model, data, "val", train_cfg["eval_batch_size"], channels_last)
         score = val["accuracy"] if monitor == "val_accuracy" else val["loss"]
         if scheduler is not None and interval == "epoch":
             scheduler.step(score)
         seconds = time.time() - t0
         epoch_times.append(seconds)
-        n = len(data.train)
+        n = data.size("train")
         history.append({"epoch": epoch, "train_loss": loss_sum.item() / n, "train_accuracy": correct.item() / n,
                         "val_loss": val["loss"], "val_accuracy": val["accuracy"], "lr": lr, "seconds": seconds})
 

@@ -34,6 +34,7 @@ def build_model(cfg: dict, in_shape, num_classes: int) -> torch.nn.Module:
 
 
 def train(ctx: RunContext) -> dict:
+    started = time.time()
     cfg, run, log = ctx.cfg, ctx.run, ctx.log
     torch.manual_seed(cfg["train"]["seed"])  # the model's initial weights
     data = build_data(cfg, ctx.data_root, ctx.device, log)
@@ -61,19 +62,21 @@ def train(ctx: RunContext) -> dict:
     # The weights chosen on validation are the ones that meet the test set, once.
     load_weights(run.weights, model, ctx.device)
     bs, cl = cfg["train"]["eval_batch_size"], uses_conv(model)
-    val = evaluate_split(model, data.val, data.normalize, bs, cl)
-    logits = predict_logits(model, data.test, data.normalize, bs, cl)
-    report = classification_report(logits, data.test.labels, data.classes)
+    val = evaluate_split(model, data, "val", bs, cl)
+    logits = predict_logits(model, data, "test", bs, cl)
+    report = classification_report(logits, data.labels("test"), data.classes)
     metrics = {
         "recipe": ctx.recipe.name, "tier": ctx.tier, "task": "classification",
         "val": {"accuracy": val["accuracy"], "loss": val["loss"]},
         "test": {"accuracy": report["accuracy"], "loss": report["loss"], "per_class": report["per_class"]},
         "best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early,
         "train_seconds": sum(r["seconds"] for r in result.history),
-        "data": data.name, "device": str(ctx.device), "hardware": hardware(),
+        "data": data.name, "data_source": data.source, "device": str(ctx.device), "hardware": hardware(),
     }
-    write_json(run.metrics, metrics)
     write_plots(run, result.history, report, data, logits)
+    # written last: a run directory with metrics.json is a finished one
+    metrics["wall_seconds"] = time.time() - started
+    write_json(run.metrics, metrics)
     log(headline(ctx.recipe, metrics))
     return metrics
 
@@ -143,10 +146,9 @@ def load_model(run: RunDir, device="cpu") -> tuple[torch.nn.Module, dict]:
 def evaluate(run: RunDir, split: str, data_root, device, log=print) -> dict:
     model, saved = load_model(run, device)
     data = build_data(saved["config"], data_root, device, log)
-    ds = getattr(data, split)
-    logits = predict_logits(model, ds, data.normalize, saved["config"]["train"]["eval_batch_size"], uses_conv(model))
-    report = classification_report(logits, ds.labels, data.classes)
-    return {"split": split, "images": len(ds), "accuracy": report["accuracy"], "loss": report["loss"],
+    logits = predict_logits(model, data, split, saved["config"]["train"]["eval_batch_size"], uses_conv(model))
+    report = classification_report(logits, data.labels(split), data.classes)
+    return {"split": split, "images": data.size(split), "accuracy": report["accuracy"], "loss": report["loss"],
             "per_class": report["per_class"]}
 
 

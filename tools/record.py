@@ -1,0 +1,56 @@
+#!/usr/bin/env python
+"""Copy measured numbers from finished run directories into the catalog (recipes/measured.json).
+
+    python tools/record.py runs/lenet5-mnist-20261122-101500 [more run dirs...]
+
+Only what a real run wrote is recorded: test and validation metric, epochs, wall time, the
+machine, the data it read, the date.  `deepstudy list` and the README's catalog show it.
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from deepstudy.io import write_json
+from deepstudy.recipes import MEASURED_FILE, measured
+
+
+def entry(run_dir: Path) -> tuple[str, str, dict]:
+    cfg = json.loads((run_dir / "config.json").read_text())
+    m = json.loads((run_dir / "metrics.json").read_text())
+    source = m.get("data_source") or cfg.get("data", {}).get("source", "")
+    data_note = m.get("data_note") or cfg.get("data", {}).get("note", "")
+    record = {
+        "test_accuracy": m["test"].get("accuracy"),
+        "val_accuracy": m["val"].get("accuracy"),
+        "epochs": m.get("epochs_run"),
+        "minutes": round(m.get("wall_seconds", m.get("train_seconds", 0)) / 60, 2),
+        "hardware": m.get("hardware") or cfg.get("hardware"),
+        "device": m.get("device") or cfg.get("device"),
+        "data": Path(source).name if source else cfg["config"]["data"]["name"],
+        "data_note": data_note,
+        "date": time.strftime("%Y-%m-%d", time.localtime((run_dir / "metrics.json").stat().st_mtime)),
+        "command": " ".join(cfg.get("command", [])),
+    }
+    for key in ("test", "val"):  # task-specific headline numbers beyond accuracy (loss, rmse, ...)
+        for k, v in m[key].items():
+            if isinstance(v, (int, float)) and k != "accuracy":
+                record[f"{key}_{k}"] = v
+    return cfg["recipe"], cfg["tier"], record
+
+
+def main(paths: list[str]) -> int:
+    table = measured()
+    for p in paths:
+        recipe, tier, record = entry(Path(p))
+        table.setdefault(recipe, {})[tier] = record
+        acc = record["test_accuracy"]
+        print(f"{recipe} [{tier}]: " + (f"test accuracy {100 * acc:.2f}%" if acc is not None else "recorded")
+              + f", {record['minutes']} min")
+    write_json(MEASURED_FILE, dict(sorted(table.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
