@@ -10,6 +10,15 @@ def _pct(value) -> str:
     return "—" if value is None else f"{100 * value:.2f}%"
 
 
+def format_metric(metric: str, value) -> str:
+    """Accuracies as percentages, anything else (loss in nats, RMSE, ...) as a plain number."""
+    if value is None:
+        return "—"
+    if metric == "accuracy":
+        return _pct(value)
+    return f"{value:.4g} {metric}"
+
+
 def catalog_rows(pattern: str = "*") -> list[dict]:
     found = measured()
     rows = []
@@ -19,13 +28,14 @@ def catalog_rows(pattern: str = "*") -> list[dict]:
         ours = m.get(best_tier) if best_tier else None
         rows.append({
             "name": r.name, "study": r.study, "dataset": r.dataset, "model": r.model,
-            "seed": _pct(r.seed.value) if r.seed else "—",
-            "published": _pct(r.published.value) if r.published else "—",
+            "seed": (format_metric(r.metric, r.seed.value) + (f" ({r.seed.split})" if r.seed.split != "test" else "")
+                     if r.seed else "—"),
+            "published": format_metric(r.metric, r.published.value) if r.published else "—",
             "published_source": r.published.source if r.published else "",
-            "measured": _pct(ours["test_accuracy"]) if ours else "not yet run",
+            "measured": format_metric(r.metric, ours.get(f"{r.metric_split}_{r.metric}")) if ours else "not yet run",
             "measured_on": (f"{best_tier} tier, {ours['minutes']:.1f} min, {ours['hardware']}, {ours['date']}"
                             + (f", {ours['data_note']}" if ours.get("data_note") else "")) if ours else "",
-            "target": _pct(r.target.get("quick")) if r.target.get("quick") else "—",
+            "target": format_metric(r.metric, r.target.get("quick")) if r.target.get("quick") else "—",
             "description": r.description,
         })
     return rows

@@ -33,6 +33,7 @@ class Reference:
 
     value: float | None  # a fraction for accuracies
     source: str
+    split: str = "test"  # which split the number is on: a seed notebook may only report training accuracy
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class Recipe:
     task: str  # which runner trains it: "classification", ...
     config: dict  # {"data": {...}, "model": {...}, "optim": {...}, "schedule": {...}, "train": {...}}
     tiers: dict = field(default_factory=dict)  # tier -> {"dotted.key": value} on top of `config`
-    metric: str = "accuracy"  # the headline test metric
+    metric: str = "accuracy"  # the headline metric: a key of metrics.json's "test" (or "val") section
+    metric_split: str = "test"  # where the headline metric is read: "test", or "val" for language models
     seed: Reference | None = None  # the seed notebook's setting and result
     published: Reference | None = None  # the best published number for a comparable model
     target: dict = field(default_factory=dict)  # tier -> the number the tier must reach (issue's bar)

@@ -84,7 +84,7 @@ def train(ctx: RunContext) -> dict:
 def headline(recipe, metrics: dict) -> str:
     parts = [f"test accuracy {100 * metrics['test']['accuracy']:.2f}%"]
     if recipe.seed and recipe.seed.value is not None:
-        parts.append(f"seed {100 * recipe.seed.value:.2f}%")
+        parts.append(f"seed {100 * recipe.seed.value:.2f}%" + (f" ({recipe.seed.split})" if recipe.seed.split != "test" else ""))
     if recipe.published and recipe.published.value is not None:
         parts.append(f"published {100 * recipe.published.value:.2f}%")
     return parts[0] + ("  |  " + "  |  ".join(parts[1:]) if len(parts) > 1 else "")
