@@ -176,3 +176,18 @@ def test_atomic_path_replaces_only_on_success(tmp_path):
     write_json(target, {"a": 2})
     assert json.loads(target.read_text()) == {"a": 2}
     assert oct(target.stat().st_mode & 0o777) != oct(0o600)  # not mkstemp's private mode
+
+
+def test_notebook_api_plots_are_figures(tmp_path):
+    from matplotlib.figure import Figure
+
+    from deepstudy import load_run
+
+    r = smoke(tmp_path / "run", epochs=1)
+    for fig in (r.plot_curves(), r.plot_confusion(), r.plot_confusion(normalized=True), r.plot_predictions(),
+                r.plot_mistakes()):
+        assert isinstance(fig, Figure) and fig.axes
+    again = load_run(r.run_dir)
+    assert again.metrics == r.metrics and len(again.history) == 1
+    model = again.load_model()
+    assert not model.training and sum(p.numel() for p in model.parameters()) == 61_706

@@ -43,9 +43,8 @@ class Result:
 
     def plot_confusion(self, normalized: bool = False):
         from .report import plots
-        from .io import read_csv as _read
         stem = "confusion_matrix_normalized" if normalized else "confusion_matrix"
-        rows = _read(self.run_dir / "plots" / f"{stem}.csv")
+        rows = read_csv(self.run_dir / "plots" / f"{stem}.csv")
         classes = [str(r["true"]) for r in rows]
         counts = [[float(r[c]) if normalized else int(r[c]) for c in rows[0] if c != "true"] for r in rows]
         # the CSV already holds normalised rows; plot them as they are
@@ -59,7 +58,8 @@ class Result:
         if not rows:
             raise UserError(f"{csv_name} is empty: nothing to show")
         classes = self.config["data"]["classes"]
-        data = build_data(self.config["config"], find_data_root(None), torch.device("cpu"), log=lambda m: None)
+        root = RunDir(self.run_dir).data_root()
+        data = build_data(self.config["config"], root, torch.device("cpu"), log=lambda m: None)
         images = data.test.images[[r["index"] for r in rows]].numpy()
         lookup = {c: i for i, c in enumerate(classes)}
         return plots.image_grid(images, [lookup[str(r["true"])] for r in rows], [lookup[str(r["predicted"])] for r in rows],

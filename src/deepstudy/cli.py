@@ -111,12 +111,11 @@ def _device(name):
 
 
 def cmd_eval(args) -> int:
-    from .data.root import data_root
     from .rundir import RunDir
     from .tasks import runner
     run = RunDir.open(args.run_dir)
     saved = run.read_config()
-    out = runner(saved["task"]).evaluate(run, args.split, data_root(args.data_dir), _device(args.device),
+    out = runner(saved["task"]).evaluate(run, args.split, run.data_root(args.data_dir), _device(args.device),
                                          log=lambda m: print(m, file=sys.stderr))
     print(f"{saved['recipe']} {args.split}: accuracy {100 * out['accuracy']:.2f}%  loss {out['loss']:.4f}  "
           f"({out['images']:,} images)")

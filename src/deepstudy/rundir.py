@@ -68,6 +68,18 @@ class RunDir:
             raise RunDirError(f"{run.path} has no model.safetensors: the run never finished an epoch")
         return run
 
+    def data_root(self, explicit=None) -> Path:
+        """Where to find the run's data again: --data-dir, else the root it was trained from (when
+        it still exists), else the usual lookup ($DEEPSTUDY_DATA, the cache)."""
+        from .data.root import data_root
+
+        if explicit:
+            return data_root(explicit)
+        recorded = self.read_config().get("data_root")
+        if recorded and Path(recorded).is_dir():
+            return Path(recorded)
+        return data_root(None)
+
     def read_config(self) -> dict:
         return self._read_json(self.config)
 

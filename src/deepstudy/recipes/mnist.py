@@ -116,7 +116,7 @@ register_recipe(Recipe(
         # +0.2 points on validation
         "train": {"epochs": 50, "batch_size": 64, "label_smoothing": 0.1},
     },
-    tiers={"smoke": SMOKE, "quick": {"train.epochs": 10}},
+    tiers={"smoke": SMOKE, "quick": {"train.epochs": 8}},
     seed=Reference(None, "seed notebook: CNN with BatchNorm and dropout, batch 64, 50 epochs"),
     published=Reference(0.934, f"2 Conv+pooling+BN, {ZALANDO_TABLE}"),
     target={"quick": 0.920},

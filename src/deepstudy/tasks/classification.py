@@ -50,7 +50,8 @@ def train(ctx: RunContext) -> dict:
             "recipe": ctx.recipe.name, "tier": ctx.tier, "task": ctx.recipe.task, "config": cfg,
             "data": data.info(), "model": {"trainable": info["trainable"], "non_trainable": info["non_trainable"],
                                            "flops_per_sample": info["flops"]},
-            "device": str(ctx.device), "hardware": hardware(), "versions": versions(), **ctx.meta,
+            "device": str(ctx.device), "data_root": str(ctx.data_root), "hardware": hardware(), "versions": versions(),
+            **ctx.meta,
         })
     log(f"{ctx.recipe.name} ({ctx.tier} tier) on {ctx.device}: {len(data.train):,} training / {len(data.val):,} "
         f"validation / {len(data.test):,} test images from {data.source}; "

@@ -120,6 +120,7 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
         model.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", leave=False, unit="batch",
                    disable=not (progress and sys.stderr.isatty()), file=sys.stderr)
         for step, (x, y) in enumerate(data.train_batches(bs, generator, channels_last)):
@@ -135,9 +136,10 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
             # accumulate on the device: a .item() per batch would stall a GPU every step
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
             bar.update()
             if step % 50 == 0 and not bar.disable:
-                bar.set_postfix(loss=f"{loss.item():.4f}")
+                bar.set_postfix(loss=f"{loss.item():.4f}", acc=f"{100 * correct.item() / seen:.2f}%")
         bar.close()
 
         val = evaluate(model, data, "val", train_cfg["eval_batch_size"], channels_last)
