@@ -14,7 +14,18 @@ import pytest
 
 from deepstudy.data.idx import write_idx
 
-SHARED = Path(os.environ.get("DEEPSTUDY_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+def _find_shared() -> Path:
+    """$DEEPSTUDY_SHARED_DATA, else the nearest `shared/datasets` beside the checkout or above it
+    (a git worktree may sit deeper than the main checkout)."""
+    if os.environ.get("DEEPSTUDY_SHARED_DATA"):
+        return Path(os.environ["DEEPSTUDY_SHARED_DATA"])
+    for parent in Path(__file__).resolve().parents[1:]:
+        if (parent / "shared" / "datasets").is_dir():
+            return parent / "shared" / "datasets"
+    return Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+SHARED = _find_shared()
 
 
 @pytest.fixture(autouse=True)
