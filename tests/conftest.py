@@ -67,12 +67,45 @@ def make_idx_family(root: Path, folder: str, n_train: int = 600, n_test: int = 2
     return raw
 
 
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def cifar_like(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n hand-made 32x32 colour images (N x 3 x 32 x 32 uint8) and labels: each class has its
+    own colour under noise and a bright bar at its own row, so a CNN learns it in one epoch."""
+    rng = np.random.default_rng(seed)
+    palette = rng.integers(30, 226, (10, 3))
+    labels = np.arange(n) % 10
+    images = np.clip(palette[labels][:, :, None, None] + rng.integers(-40, 41, (n, 3, 32, 32)), 0, 255)
+    for i, y in enumerate(labels):
+        images[i, :, 3 * y: 3 * y + 2, 4:28] = 250
+    return images.astype(np.uint8), labels.astype(np.int64)
+
+
+def make_cifar_jpeg(root: Path, n_train: int = 120, n_test: int = 30, seed: int = 0) -> Path:
+    """A hand-made copy in the layout of ../shared/datasets/cifar10-jpeg: per class, n_train
+    and n_test images as <split>/<class>/NNNN.jpg."""
+    from PIL import Image
+
+    folder = root / "cifar10-jpeg"
+    for split_name, n in (("train", n_train), ("test", n_test)):
+        images, labels = cifar_like(10 * n, seed + (split_name == "test"))
+        counts = [0] * 10
+        for image, y in zip(images, labels):
+            d = folder / split_name / CIFAR_CLASSES[y]
+            d.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image.transpose(1, 2, 0)).save(d / f"{counts[y]:04d}.jpg", quality=90)
+            counts[y] += 1
+    return folder
+
+
 @pytest.fixture
 def data_root(tmp_path) -> Path:
     """A data root for recipe runs: the shared real data when present; else a folder with a
-    hand-made Fashion-MNIST (MNIST then comes from the copy inside the package)."""
-    if (SHARED / "FashionMNIST" / "raw").exists():
+    hand-made Fashion-MNIST and CIFAR-10 JPEG copy (MNIST then comes from the package)."""
+    if (SHARED / "FashionMNIST" / "raw").exists() and (SHARED / "cifar10-jpeg").exists():
         return SHARED
     root = tmp_path / "data"
     make_idx_family(root, "FashionMNIST")
+    make_cifar_jpeg(root)
     return root

@@ -75,6 +75,7 @@ class ClassificationData:
     source: str  # where the files were read from
     preprocess: str = "fit"  # how `predict` turns a user's image into an input: digits | fit | crop
     augment: Callable | None = None  # uint8 batch, generator -> uint8 batch (training only)
+    note: str = ""  # a caveat every result made from this data must carry (e.g. "JPEG copy")
 
     def train_batches(self, batch_size: int, generator: torch.Generator, channels_last: bool = False):
         """Shuffled, augmented, normalised (x, y) batches of the training split."""
@@ -106,6 +107,7 @@ class ClassificationData:
             "preprocess": self.preprocess,
             "sizes": {"train": len(self.train), "val": len(self.val), "test": len(self.test)},
             "source": self.source,
+            "note": self.note,
         }
 
 

@@ -29,3 +29,21 @@ def random_hflip(x: torch.Tensor, generator: torch.Generator | None, p: float = 
     """Mirror a random half of the images left-right."""
     flip = (torch.rand(len(x), generator=generator) < p).to(x.device)
     return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+def random_cutout(x: torch.Tensor, size: int, generator: torch.Generator | None,
+                  fill: tuple[int, ...] | int = 0) -> torch.Tensor:
+    """Blank a size x size square at a random centre in each image (DeVries & Taylor 2017).
+    The centre may sit near an edge, so the square is sometimes partly outside the image: as in
+    the paper, that keeps every pixel equally likely to be hidden."""
+    if size <= 0:
+        return x
+    n, c, h, w = x.shape
+    centre = torch.rand(2, n, generator=generator).to(x.device)
+    top = (centre[0] * h).long() - size // 2
+    left = (centre[1] * w).long() - size // 2
+    rows = torch.arange(h, device=x.device)[None, :] - top[:, None]  # n x h, inside when in [0, size)
+    cols = torch.arange(w, device=x.device)[None, :] - left[:, None]
+    inside = ((rows >= 0) & (rows < size))[:, :, None] & ((cols >= 0) & (cols < size))[:, None, :]  # n x h x w
+    fill_value = torch.as_tensor(fill, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+    return torch.where(inside[:, None], fill_value, x)

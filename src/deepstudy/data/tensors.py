@@ -46,9 +46,20 @@ class Normalize:
 
     @classmethod
     def fit(cls, images: torch.Tensor) -> "Normalize":
-        """Per-channel statistics of a uint8 N x C x H x W tensor (the training split only)."""
-        x = images.to(torch.float64).div_(255)
-        return cls(tuple(x.mean(dim=(0, 2, 3)).tolist()), tuple(x.std(dim=(0, 2, 3)).tolist()))
+        """Per-channel statistics of a uint8 N x C x H x W tensor (the training split only).
+
+        From a histogram of the 256 pixel values per channel: exact, and a fraction of the time
+        and memory of a float64 copy (over a gigabyte for CIFAR-10's training set)."""
+        values = torch.arange(256, dtype=torch.float64, device=images.device)
+        means, stds = [], []
+        for c in range(images.shape[1]):
+            counts = torch.bincount(images[:, c].reshape(-1), minlength=256).double()
+            n = counts.sum()
+            mean = (counts * values).sum() / n
+            var = (counts * (values - mean) ** 2).sum() / (n - 1).clamp_min(1)  # unbiased, as Tensor.std
+            means.append(mean.item() / 255)
+            stds.append(var.sqrt().item() / 255)
+        return cls(tuple(means), tuple(stds))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         key = x.device

@@ -72,7 +72,7 @@ def train(ctx: RunContext) -> dict:
         "test": {"accuracy": report["accuracy"], "loss": report["loss"], "per_class": report["per_class"]},
         "best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early,
         "train_seconds": sum(r["seconds"] for r in result.history),
-        "data": data.name, "data_source": data.source, "device": str(ctx.device), "hardware": hardware(),
+        "data": data.name, "data_source": data.source, "data_note": data.note, "device": str(ctx.device), "hardware": hardware(),
     }
     write_plots(run, result.history, report, data, logits)
     # written last: a run directory with metrics.json is a finished one
