@@ -13,6 +13,7 @@ PINNED = {
     "lenet5": ((1, 28, 28), 61_706),  # the classic LeNet-5 count
     "mlp": ((1, 28, 28), 134_794),  # 784-128-128-128-10
     "rnn_rows": ((1, 28, 28), 82_186),  # LSTM(28 -> 128) + Linear(128 -> 10)
+    "series_rnn": ((12, 1), 162),  # LSTM(1 -> 4) + Linear(4 -> 10): windows of 12 steps of 1 value
 }
 
 VARIANTS = [

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from deepstudy.io import write_json
-from deepstudy.recipes import MEASURED_FILE, measured
+from deepstudy.catalog import format_metric
+from deepstudy.recipes import MEASURED_FILE, get_recipe, measured
 
 
 def entry(run_dir: Path) -> tuple[str, str, dict]:
@@ -37,6 +38,10 @@ def entry(run_dir: Path) -> tuple[str, str, dict]:
         for k, v in m[key].items():
             if isinstance(v, (int, float)) and k != "accuracy":
                 record[f"{key}_{k}"] = v
+    for name, scores in m.get("baselines", {}).items():  # forecasts: the naive forecasts on the same test split
+        for k, v in scores.items():
+            if isinstance(v, (int, float)) and k != "n":
+                record[f"baseline_{name}_{k}"] = v
     return cfg["recipe"], cfg["tier"], record
 
 
@@ -45,9 +50,10 @@ def main(paths: list[str]) -> int:
     for p in paths:
         recipe, tier, record = entry(Path(p))
         table.setdefault(recipe, {})[tier] = record
-        acc = record["test_accuracy"]
-        print(f"{recipe} [{tier}]: " + (f"test accuracy {100 * acc:.2f}%" if acc is not None else "recorded")
-              + f", {record['minutes']} min")
+        r = get_recipe(recipe)
+        value = record.get(f"{r.metric_split}_{r.metric}")
+        print(f"{recipe} [{tier}]: {r.metric_split} {format_metric(r.metric, value) if value is not None else 'recorded'}"
+              f", {record['minutes']} min")
     write_json(MEASURED_FILE, dict(sorted(table.items())))
     return 0
 

@@ -71,6 +71,16 @@ class Result:
     def plot_mistakes(self):
         return self._grid("confident_mistakes.csv", "most confident mistakes")
 
+    def forecast(self, steps: int = 24, data_dir: str | Path | None = None) -> dict:
+        """A forecasting run's free-running forecast `steps` past the end of its series (also
+        written to plots/forecast.png and .csv): {"forecast": [{"time", "forecast"}, ...], ...}."""
+        from .tasks import runner as _runner
+        task = _runner(self.config["task"])
+        if not hasattr(task, "forecast"):
+            raise UserError(f"a {self.config['task']} run does not forecast")
+        run = RunDir(self.run_dir)
+        return task.forecast(run, steps, run.data_root(data_dir))
+
     def load_model(self, device="cpu"):
         """The trained model (the weights chosen on validation), in eval mode."""
         from .tasks import runner as _runner

@@ -19,6 +19,15 @@ def format_metric(metric: str, value) -> str:
     return f"{value:.4g} {metric}"
 
 
+def _beside(metric: str, ours: dict) -> str:
+    """What a forecast's number must be read against: the naive forecasts on the same test
+    split, and for a synthetic series the variance of the noise that was added to it."""
+    notes = [f"{label} {ours[key]:.4g}" for label, key in (
+        ("noise floor", "test_noise_floor"), ("persistence", f"baseline_persistence_{metric}"),
+        ("seasonal-naive", f"baseline_seasonal_naive_{metric}")) if ours.get(key) is not None]
+    return f" ({', '.join(notes)})" if notes else ""
+
+
 def catalog_rows(pattern: str = "*") -> list[dict]:
     found = measured()
     rows = []
@@ -32,7 +41,8 @@ def catalog_rows(pattern: str = "*") -> list[dict]:
                      if r.seed else "—"),
             "published": format_metric(r.metric, r.published.value) if r.published else "—",
             "published_source": r.published.source if r.published else "",
-            "measured": format_metric(r.metric, ours.get(f"{r.metric_split}_{r.metric}")) if ours else "not yet run",
+            "measured": (format_metric(r.metric, ours.get(f"{r.metric_split}_{r.metric}")) + _beside(r.metric, ours)
+                         if ours else "not yet run"),
             "measured_on": (f"{best_tier} tier, {ours['minutes']:.1f} min, {ours['hardware']}, {ours['date']}"
                             + (f", {ours['data_note']}" if ours.get("data_note") else "")) if ours else "",
             "target": format_metric(r.metric, r.target.get("quick")) if r.target.get("quick") else "—",

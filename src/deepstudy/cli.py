@@ -6,6 +6,7 @@
                        [--resume] [--summary]
     deepstudy eval RUN_DIR [--split val|test]
     deepstudy predict RUN_DIR FILE... [--json]
+    deepstudy forecast RUN_DIR [--steps N] [--json]
 
 A user's mistake ends in one line on stderr and exit code 2; anything else is a bug and keeps
 its traceback.
@@ -65,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true", help="one JSON object per line")
     pr.add_argument("--top", type=int, default=3)
     pr.add_argument("--device")
+
+    fc = sub.add_parser("forecast", help="forecast past the end of a forecasting run's series")
+    fc.add_argument("run_dir")
+    fc.add_argument("--steps", type=int, default=24, help="how many steps ahead (default 24: two years of months)")
+    fc.add_argument("--json", action="store_true", help="one JSON object per step")
+    fc.add_argument("--data-dir")
+    fc.add_argument("--device")
     return p
 
 
@@ -74,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version, or a usage error already printed
         return e.code if isinstance(e.code, int) else 2
     try:
-        return {"list": cmd_list, "run": cmd_run, "eval": cmd_eval, "predict": cmd_predict}[args.command](args)
+        return {"list": cmd_list, "run": cmd_run, "eval": cmd_eval, "predict": cmd_predict,
+                "forecast": cmd_forecast}[args.command](args)
     except UserError as e:
         print(f"deepstudy: error: {e}", file=sys.stderr)
         return 2
@@ -115,8 +124,12 @@ def cmd_eval(args) -> int:
     from .tasks import runner
     run = RunDir.open(args.run_dir)
     saved = run.read_config()
-    out = runner(saved["task"]).evaluate(run, args.split, run.data_root(args.data_dir), _device(args.device),
-                                         log=lambda m: print(m, file=sys.stderr))
+    task = runner(saved["task"])
+    out = task.evaluate(run, args.split, run.data_root(args.data_dir), _device(args.device),
+                        log=lambda m: print(m, file=sys.stderr))
+    if hasattr(task, "format_evaluation"):  # a task whose numbers are not accuracy and loss
+        print(task.format_evaluation(saved["recipe"], out))
+        return 0
     print(f"{saved['recipe']} {args.split}: accuracy {100 * out['accuracy']:.2f}%  loss {out['loss']:.4f}  "
           f"({out['images']:,} images)")
     return 0
@@ -134,6 +147,24 @@ def cmd_predict(args) -> int:
         else:
             ranked = "  ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in item["top"])
             print(f"{item['file']}: {ranked}")
+    return 0
+
+
+def cmd_forecast(args) -> int:
+    from .rundir import RunDir
+    from .tasks import runner
+    run = RunDir.open(args.run_dir)
+    saved = run.read_config()
+    task = runner(saved["task"])
+    if not hasattr(task, "forecast"):
+        raise UserError(f"{run.path} is a {saved['task']} run; only forecasting runs forecast")
+    out = task.forecast(run, args.steps, run.data_root(args.data_dir), _device(args.device),
+                        log=lambda m: print(m, file=sys.stderr))
+    for row in out["forecast"]:
+        print(json.dumps(row) if args.json else f"{row['time']}  {row['forecast']:.4g}")
+    if not args.json:
+        print(f"{len(out['forecast'])}-step forecast ({out['unit'] or 'series units'}); plot: {out['plot']}, "
+              f"numbers: {out['csv']}")
     return 0
 
 

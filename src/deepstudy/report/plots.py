@@ -23,16 +23,20 @@ def save(fig: Figure, path: Path, dpi: int = 100) -> Path:
     return Path(path)
 
 
-def curves(history: Sequence[dict], title: str = "") -> Figure:
-    """Loss and accuracy per epoch, training beside validation."""
+def _given(value) -> bool:
+    return value is not None and value != ""  # a CSV round trip turns None into ""
+
+
+def curves(history: Sequence[dict], title: str = "", loss_label: str = "loss (cross-entropy)") -> Figure:
+    """Loss and accuracy per epoch, training beside validation (the loss alone for regression)."""
     epochs = [r["epoch"] for r in history]
-    has_acc = any(r.get("train_accuracy") is not None for r in history)
+    has_acc = any(_given(r.get("train_accuracy")) for r in history)
     fig = Figure(figsize=(10 if has_acc else 5, 3.6), layout="constrained")
     axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)[0]
-    for ax, key, label in zip(axes, ("loss", "accuracy"), ("loss (cross-entropy)", "accuracy")):
+    for ax, key, label in zip(axes, ("loss", "accuracy"), (loss_label, "accuracy")):
         for split, style in (("train", "o-"), ("val", "s-")):
             values = [r.get(f"{split}_{key}") for r in history]
-            if any(v is not None and v != "" for v in values):
+            if any(_given(v) for v in values):
                 ax.plot(epochs, values, style, ms=3, label="training" if split == "train" else "validation")
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
@@ -124,4 +128,122 @@ def class_distribution(counts: dict[str, Sequence[int]], classes: Sequence[str],
     pie_ax.pie(counts[first], labels=classes, autopct="%1.0f%%", textprops={"fontsize": 7})
     pie_ax.set_title(f"{first} split")
     fig.suptitle(title or "class distribution")
+    return fig
+
+
+# ------------------------------------------------------------------ time series
+
+def _time_axis(ax, labels: Sequence[str], positions: Sequence[int], max_ticks: int = 10) -> None:
+    """Label integer positions with the series' own time labels (dates), a few of them."""
+    positions = list(positions)
+    if not positions:
+        return
+    every = max(1, -(-len(positions) // max_ticks))
+    ticks = positions[::every]
+    ax.set_xticks(ticks, [labels[p] if 0 <= p < len(labels) else f"+{p - len(labels) + 1}" for p in ticks],
+                  rotation=30 if max(len(str(labels[0])), 1) > 4 else 0, ha="right")
+
+
+def series_fit(labels: Sequence[str], values: Sequence[float], fits: dict[str, tuple], periods: dict[str, int],
+               unit: str = "", title: str = "") -> Figure:
+    """The observed series, and each named forecast as (positions, values) over it.  `periods`
+    {"val": first validation step, "test": first test step} are shaded."""
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    ax = fig.subplots()
+    n = len(values)
+    ax.plot(range(n), values, color="black", lw=1.4, label="observed")
+    for name, (t, y) in fits.items():
+        dashed = "naive" in name or "persistence" in name
+        ax.plot(t, y, "--" if dashed else "-", lw=1 if dashed else 1.6, label=name, alpha=0.8 if dashed else 1)
+    if "val" in periods:
+        ax.axvspan(periods["val"] - 0.5, periods["test"] - 0.5, color="#f5cba7", alpha=0.35, label="validation period")
+    if "test" in periods:
+        ax.axvspan(periods["test"] - 0.5, n - 0.5, color="#aed6f1", alpha=0.35, label="test period")
+    _time_axis(ax, labels, range(n))
+    ax.set_ylabel(unit or "value")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(title)
+    return fig
+
+
+def forecast(labels: Sequence[str], values: Sequence[float], start: int, predicted: Sequence[float],
+             unit: str = "", title: str = "", actual_after: Sequence[float] | None = None) -> Figure:
+    """History, then a free-running forecast from position `start` (and what really happened, when known)."""
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(range(len(values)), values, color="black", lw=1.4, label="history")
+    steps = range(start, start + len(predicted))
+    if actual_after is not None:
+        ax.plot(steps[:len(actual_after)], actual_after, color="gray", lw=1.2, label="what happened")
+    ax.plot(steps, predicted, "-", color="#c0392b", lw=1.8, label=f"forecast, {len(predicted)} steps")
+    ax.axvline(start - 0.5, color="gray", ls=":", lw=1)
+    _time_axis(ax, labels, range(start + len(predicted)))
+    ax.set_ylabel(unit or "value")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(title)
+    return fig
+
+
+def sine_predictions(t: Sequence[int], observed: Sequence[float], clean: Sequence[float], one_step: Sequence[float],
+                     free_running: Sequence[float], title: str = "") -> Figure:
+    """One-step-ahead predictions (the true past is always given) above free-running ones (each
+    prediction is fed back as the next input), over the same stretch of the test period."""
+    fig = Figure(figsize=(10, 6), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    for ax, pred, name in ((top, one_step, "one-step-ahead"), (bottom, free_running, "free-running")):
+        ax.plot(t, observed, ".", color="gray", ms=3, label="observed (noisy)")
+        ax.plot(t, clean, color="black", lw=1, label="clean sine")
+        ax.plot(t, pred, color="#c0392b", lw=1.6, label=f"{name} prediction")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper right")
+        ax.set_title(name + (" (the true past is always given)" if name == "one-step-ahead"
+                             else " (predictions fed back as inputs)"), fontsize=10)
+    bottom.set_xlabel("step")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def gradient_norms(curves: dict[str, Sequence[float]], title: str = "", floor: float = 1e-45) -> Figure:
+    """||dLoss/dh_t|| for every step t of one long sequence, the loss read at the last step:
+    on a log scale, vanishing gradients fall off in a straight line going back in time,
+    exploding ones climb."""
+    fig = Figure(figsize=(9, 4.8), layout="constrained")
+    ax = fig.subplots()
+    for name, norms in curves.items():
+        norms = np.asarray(norms, dtype=float)
+        shown = np.where(norms > 0, norms, np.nan)  # a log axis cannot show an exact zero (underflow)
+        ax.plot(np.arange(1, len(norms) + 1), shown, lw=1.5, label=name)
+    ax.set_yscale("log")
+    smallest = min((float(np.min(v[v > 0])) for v in map(np.asarray, curves.values()) if (v > 0).any()), default=1.0)
+    if smallest < floor:  # a trained net can reach 1e-300; the curves that matter would be squashed
+        ax.set_ylim(bottom=floor)
+    ax.set_xlabel("time step t (the loss is computed at the last step)"
+                  + (f"; values below {floor:.0e} not shown, the CSV has them" if smallest < floor else ""))
+    ax.set_ylabel("||dLoss / dh_t||")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "gradient reaching each step of a long sequence")
+    return fig
+
+
+def clipping(runs: dict[str, dict[str, Sequence[float]]], clip: float, title: str = "") -> Figure:
+    """Training loss and gradient norm (before clipping) per step, one line per run."""
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    loss_ax, norm_ax = fig.subplots(1, 2)
+    for name, r in runs.items():
+        loss = np.array([np.nan if v is None else v for v in r["loss"]], dtype=float)
+        norm = np.array([np.nan if v is None else v for v in r["grad_norm"]], dtype=float)
+        loss_ax.plot(np.arange(1, len(loss) + 1), np.where(np.isfinite(loss), loss, np.nan), lw=1.2, label=name)
+        norm_ax.plot(np.arange(1, len(norm) + 1), np.where(np.isfinite(norm), norm, np.nan), lw=1.2, label=name)
+    norm_ax.axhline(clip, color="black", ls=":", lw=1, label=f"clipping threshold {clip:g}")
+    for ax, label in ((loss_ax, "training loss (MSE)"), (norm_ax, "gradient norm before clipping")):
+        ax.set_yscale("log")
+        ax.set_xlabel("training step")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.suptitle(title or "gradient clipping")
     return fig

@@ -42,3 +42,18 @@ class RunContext:
     progress: bool = True
     show_summary: bool = False
     meta: dict = field(default_factory=dict)  # command line, start time: copied into config.json
+
+
+def build_data(cfg: dict, data_root, device, log=print):
+    """The dataset a resolved config names, with its `data.*` options."""
+    from ..data import DataContext, load_dataset
+    options = {k: v for k, v in cfg["data"].items() if k != "name"}
+    ctx = DataContext(root=data_root, seed=cfg["train"]["seed"], device=device, log=log)
+    return load_dataset(cfg["data"]["name"], ctx, **options)
+
+
+def build_model(cfg: dict, in_shape, num_outputs: int) -> torch.nn.Module:
+    """The model a resolved config names, with its `model.*` options."""
+    from ..models import create_model
+    options = {k: v for k, v in cfg["model"].items() if k != "name"}
+    return create_model(cfg["model"]["name"], in_shape, num_outputs, **options)

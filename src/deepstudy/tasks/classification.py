@@ -8,29 +8,17 @@ import time
 import numpy as np
 import torch
 
-from ..data import ClassificationData, DataContext, load_dataset
+from ..data import ClassificationData
 from ..data.images import load_image
 from ..data.tensors import Normalize
 from ..io import write_csv, write_json, write_text
-from ..models import create_model
 from ..models.summary import format_summary, summarize
 from ..report import plots
 from ..rundir import RunDir, hardware, versions
 from ..train.checkpoint import load_weights
 from ..train.loop import Paths, evaluate as evaluate_split, fit, predict_logits, uses_conv
 from ..train.metrics import classification_report
-from . import RunContext
-
-
-def build_data(cfg: dict, data_root, device, log=print) -> ClassificationData:
-    options = {k: v for k, v in cfg["data"].items() if k != "name"}
-    ctx = DataContext(root=data_root, seed=cfg["train"]["seed"], device=device, log=log)
-    return load_dataset(cfg["data"]["name"], ctx, **options)
-
-
-def build_model(cfg: dict, in_shape, num_classes: int) -> torch.nn.Module:
-    options = {k: v for k, v in cfg["model"].items() if k != "name"}
-    return create_model(cfg["model"]["name"], in_shape, num_classes, **options)
+from . import RunContext, build_data, build_model  # noqa: F401  (api.py imports build_data from here)
 
 
 def train(ctx: RunContext) -> dict:

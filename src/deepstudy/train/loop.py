@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data import ClassificationData
+from ..errors import ConfigError
 from ..io import write_csv
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, save_weights, set_rng_state
 from .optim import make_optimizer, make_scheduler
@@ -65,9 +66,12 @@ def predict_logits(model: nn.Module, data: ClassificationData, split: str, batch
 
 
 def evaluate(model: nn.Module, data: ClassificationData, split: str, batch_size: int,
-             channels_last: bool = False) -> dict:
+             channels_last: bool = False, criterion: nn.Module | None = None) -> dict:
+    """Loss and accuracy of a split; with a regression `criterion` (MSE, ...) the loss alone."""
     logits = predict_logits(model, data, split, batch_size, channels_last)
     labels = data.labels(split)
+    if criterion is not None:
+        return {"loss": criterion(logits, labels).item(), "accuracy": None}
     return {"loss": F.cross_entropy(logits, labels).item(),
             "accuracy": (logits.argmax(1) == labels).float().mean().item()}
 
@@ -79,16 +83,24 @@ def _better(value: float, best: float | None, monitor: str) -> bool:
 
 
 def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, resume: bool = False,
-        log: Callable[[str], None] = print, progress: bool = True) -> FitResult:
+        log: Callable[[str], None] = print, progress: bool = True,
+        criterion: nn.Module | None = None) -> FitResult:
+    """Train `model` on `data`.  The default objective is classification (cross-entropy, with
+    accuracy tracked); a regression task passes its `criterion` (e.g. nn.MSELoss()) and then
+    only the loss is tracked, and `train.monitor` must be val_loss."""
     train_cfg = cfg["train"]
     epochs, bs, monitor = train_cfg["epochs"], train_cfg["batch_size"], train_cfg["monitor"]
+    classify = criterion is None
+    if not classify and monitor != "val_loss":
+        raise ConfigError(f"train.monitor={monitor} needs class labels; a regression task monitors val_loss")
     device = next(model.parameters()).device
     # oneDNN's convolutions run about 2x faster on NHWC tensors on a CPU; on CUDA cuDNN likes it too
     channels_last = uses_conv(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
 
-    criterion = nn.CrossEntropyLoss(label_smoothing=train_cfg["label_smoothing"])
+    if classify:
+        criterion = nn.CrossEntropyLoss(label_smoothing=train_cfg["label_smoothing"])
     optimizer = make_optimizer(model.parameters(), cfg["optim"])
     steps_per_epoch = math.ceil(data.size("train") / bs)
     scheduler, interval = make_scheduler(optimizer, cfg["schedule"], steps_per_epoch, epochs, monitor)
@@ -135,21 +147,25 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
                 scheduler.step()
             # accumulate on the device: a .item() per batch would stall a GPU every step
             loss_sum += loss.detach() * len(y)
-            correct += (logits.argmax(1) == y).sum()
+            if classify:
+                correct += (logits.argmax(1) == y).sum()
             seen += len(y)
             bar.update()
             if step % 50 == 0 and not bar.disable:
-                bar.set_postfix(loss=f"{loss.item():.4f}", acc=f"{100 * correct.item() / seen:.2f}%")
+                bar.set_postfix(loss=f"{loss.item():.4f}",
+                                **({"acc": f"{100 * correct.item() / seen:.2f}%"} if classify else {}))
         bar.close()
 
-        val = evaluate(model, data, "val", train_cfg["eval_batch_size"], channels_last)
+        val = evaluate(model, data, "val", train_cfg["eval_batch_size"], channels_last,
+                       None if classify else criterion)
         score = val["accuracy"] if monitor == "val_accuracy" else val["loss"]
         if scheduler is not None and interval == "epoch":
             scheduler.step(score)
         seconds = time.time() - t0
         epoch_times.append(seconds)
         n = data.size("train")
-        history.append({"epoch": epoch, "train_loss": loss_sum.item() / n, "train_accuracy": correct.item() / n,
+        history.append({"epoch": epoch, "train_loss": loss_sum.item() / n,
+                        "train_accuracy": correct.item() / n if classify else None,
                         "val_loss": val["loss"], "val_accuracy": val["accuracy"], "lr": lr, "seconds": seconds})
 
         if _better(score, best_value, monitor):
@@ -172,8 +188,10 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
 
         left = (epochs - epoch) * sum(epoch_times) / len(epoch_times)
         row = history[-1]
-        log(f"epoch {epoch:>3}/{epochs}  train loss {row['train_loss']:.4f} acc {100 * row['train_accuracy']:.2f}%  "
-            f"val loss {row['val_loss']:.4f} acc {100 * row['val_accuracy']:.2f}%  lr {lr:.2e}  "
+        scores = (f"train loss {row['train_loss']:.4f} acc {100 * row['train_accuracy']:.2f}%  "
+                  f"val loss {row['val_loss']:.4f} acc {100 * row['val_accuracy']:.2f}%" if classify else
+                  f"train loss {row['train_loss']:.5f}  val loss {row['val_loss']:.5f}")
+        log(f"epoch {epoch:>3}/{epochs}  {scores}  lr {lr:.2e}  "
             f"{seconds:.1f}s" + (f"  ~{_duration(left)} left" if epoch < epochs and not finished else "")
             + ("  *" if best_epoch == epoch else ""))
         if stopped_early:

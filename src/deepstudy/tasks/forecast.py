@@ -1,0 +1,304 @@
+"""Forecasting a univariate series: windows of the past in, the next value out, trained with
+MSE by the same loop as the classifiers; the weights chosen on the validation period meet the
+test period once.
+
+Every number is in the series' own units (thousands of passengers), and every forecast is
+shown beside two that need no learning, on the same targets: persistence (the last value) and
+seasonal-naive (the value one season, 12 months, before).  A network that cannot beat them has
+learned nothing worth having.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..data.series import SeriesData
+from ..errors import ConfigError, RunDirError
+from ..io import write_csv, write_json, write_text
+from ..models.summary import format_summary, summarize
+from ..report import plots
+from ..rundir import RunDir, hardware, versions
+from ..train.checkpoint import load_weights
+from ..train.loop import Paths, fit
+from . import RunContext, build_data, build_model
+
+FREE_RUN_SEASONS = 4  # free-running forecasts over the test period: at most this many seasons
+
+
+def errors(actual: np.ndarray, predicted: np.ndarray) -> dict:
+    e = np.asarray(predicted, dtype=np.float64) - np.asarray(actual, dtype=np.float64)
+    return {"rmse": float(np.sqrt(np.mean(e ** 2))), "mae": float(np.mean(np.abs(e))), "mse": float(np.mean(e ** 2)),
+            "n": int(len(e))}
+
+
+@torch.inference_mode()
+def one_step(model: nn.Module, data: SeriesData, split: str, batch_size: int = 4096) -> np.ndarray:
+    """Forecasts in original units for every target of a split, each from the true past."""
+    model.eval()
+    out = torch.cat([model(x) for x, _ in data.eval_batches(split, batch_size)])
+    return data.decode(split, out)
+
+
+def digest(values: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(values, dtype=np.float64).tobytes()).hexdigest()[:16]
+
+
+def noise_floor(data: SeriesData, split: str) -> dict:
+    """For a synthetic series: the variance of the noise that was added to the sine on this
+    split's targets, and the error of the best possible forecaster (see data/series.py)."""
+    from ..data.series import best_possible_mse
+    t = getattr(data, split).t
+    added = data.values[t] - data.clean[t]
+    n = data.noise
+    return {"noise_floor": float(np.var(added)),
+            "best_possible_mse": best_possible_mse(t, n["cycle"], n["factor"], n["kind"])}
+
+
+def free_running(model: nn.Module, data: SeriesData) -> dict:
+    """Forecast the first seasons of the test period from the end of the validation period
+    without ever seeing a test value, beside the naive multi-step forecasts: the last value
+    held, and the last observed season repeated."""
+    start = data.bounds["test"]
+    steps = min(len(data.values) - start, FREE_RUN_SEASONS * data.season)
+    predicted = data.free_run(model, start, steps)
+    actual = data.values[start:start + steps]
+    last_season = data.values[start - data.season:start]
+    naive = {"persistence": np.full(steps, data.values[start - 1]),
+             "seasonal_naive": np.resize(last_season, steps)}
+    return {"start": start, "steps": steps, "predicted": predicted, "actual": actual, "naive": naive,
+            "metrics": {**errors(actual, predicted), "baselines": {k: errors(actual, v) for k, v in naive.items()}}}
+
+
+@contextmanager
+def one_thread(device: torch.device):
+    """Run on one CPU thread.  Why: these networks are tiny (5 to a few thousand weights), so
+    each op is microseconds of work and a second thread only adds synchronisation; measured on
+    a shared 2-core machine, a second thread made the clipping study 15x slower."""
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train(ctx: RunContext, after: Callable | None = None) -> dict:
+    """`after(ctx, model, data, metrics)`: a study's own analysis (the sine's gradient study),
+    run once the model is evaluated; it may add to metrics."""
+    with one_thread(ctx.device):
+        return _train(ctx, after)
+
+
+def _train(ctx: RunContext, after: Callable | None) -> dict:
+    started = time.time()
+    cfg, run, log = ctx.cfg, ctx.run, ctx.log
+    torch.manual_seed(cfg["train"]["seed"])  # the model's initial weights
+    data: SeriesData = build_data(cfg, ctx.data_root, ctx.device, log)
+    model = build_model(cfg, data.in_shape, 1).to(ctx.device)
+
+    info = summarize(model, data.in_shape, ctx.device)
+    title = f"{ctx.recipe.name}: {cfg['model']['name']} on {data.name}"
+    write_text(run.summary, format_summary(info, title))
+    if ctx.show_summary:
+        log(format_summary(info, title))
+    if not ctx.resume:
+        write_json(run.config, {
+            "recipe": ctx.recipe.name, "tier": ctx.tier, "task": ctx.recipe.task, "config": cfg,
+            "data": {**data.info(), "values_sha256": digest(data.values)},
+            "model": {"trainable": info["trainable"], "non_trainable": info["non_trainable"]},
+            "device": str(ctx.device), "data_root": str(ctx.data_root), "hardware": hardware(), "versions": versions(),
+            **ctx.meta,
+        })
+    log(f"{ctx.recipe.name} ({ctx.tier} tier) on {ctx.device}: {len(data.train):,} training / {len(data.val):,} "
+        f"validation / {len(data.test):,} test windows of {data.look_back} steps from {data.source}; "
+        f"{info['trainable']:,} parameters")
+
+    result = fit(model, data, cfg, Paths(run.checkpoint, run.weights, run.history), resume=ctx.resume,
+                 log=log, progress=ctx.progress, criterion=nn.MSELoss())
+
+    # The weights chosen on validation are the ones that meet the test period, once.
+    load_weights(run.weights, model, ctx.device)
+    model.eval()
+    predicted = {split: one_step(model, data, split) for split in ("train", "val", "test")}
+    scores = {split: errors(data.actual(split), predicted[split]) for split in predicted}
+    best = next(r for r in result.history if r["epoch"] == result.best_epoch)
+    scores["val"]["loss"] = best["val_loss"]  # MSE of the scaled series, what selection used
+    if data.clean is not None:
+        scores["test"].update(noise_floor(data, "test"))
+    free = free_running(model, data)
+    metrics = {
+        "recipe": ctx.recipe.name, "tier": ctx.tier, "task": ctx.recipe.task, "unit": data.unit,
+        "val": scores["val"], "test": scores["test"],
+        "baselines": {name: errors(data.actual("test"), f) for name, f in data.baselines("test").items()},
+        "train": scores["train"],  # the seed reports its training-period fit too
+        "val_baselines": {name: errors(data.actual("val"), f) for name, f in data.baselines("val").items()},
+        "free_running": free["metrics"] | {"steps": free["steps"]},
+        "best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early,
+        "train_seconds": sum(r["seconds"] for r in result.history),
+        "data": data.name, "data_source": data.source, "device": str(ctx.device), "hardware": hardware(),
+    }
+    write_plots(run, result.history, data, predicted, free)
+    if after is not None:
+        after(ctx, model, data, metrics)
+    # written last: a run directory with metrics.json is a finished one
+    metrics["wall_seconds"] = time.time() - started
+    write_json(run.metrics, metrics)
+    log(headline(ctx.recipe, metrics))
+    return metrics
+
+
+def headline(recipe, metrics: dict) -> str:
+    test, base, unit = metrics["test"], metrics["baselines"], metrics.get("unit", "")
+    parts = [f"test RMSE {test['rmse']:.4g} MAE {test['mae']:.4g}" + (f" {unit}" if unit else "")
+             + f" (MSE {test['mse']:.4g})",
+             f"persistence RMSE {base['persistence']['rmse']:.4g}",
+             f"seasonal-naive RMSE {base['seasonal_naive']['rmse']:.4g}"]
+    if "noise_floor" in test:
+        parts.append(f"noise floor (MSE) {test['noise_floor']:.4g}")
+    if recipe.seed and recipe.seed.value is not None:
+        parts.append(f"seed {recipe.metric.upper()} {recipe.seed.value:.4g}")
+    return "  |  ".join(parts)
+
+
+def write_plots(run: RunDir, history: list[dict], data: SeriesData, predicted: dict, free: dict) -> None:
+    d = run.plots
+    plots.save(plots.curves(history, "training and validation (scaled series)", loss_label="loss (MSE)"),
+               d / "curves.png")
+    write_csv(d / "curves.csv", history)
+
+    if data.clean is None:  # a real series: the whole of it, with every fit over it
+        n = len(data.values)
+        rows = [{"step": i, "time": data.times[i], "actual": float(data.values[i]), "period": "", "forecast": "",
+                 "persistence": "", "seasonal_naive": ""} for i in range(n)]
+        fits = {}
+        for split in ("train", "val", "test"):
+            t = getattr(data, split).t
+            fits[f"{split} one-step forecast"] = (t, predicted[split])
+            for i, p in zip(t, predicted[split]):
+                rows[i].update(period=split, forecast=round(float(p), 4))
+            for name, f in data.baselines(split).items():
+                for i, p in zip(t, f):
+                    rows[i][name] = "" if np.isnan(p) else float(p)
+        test_t = data.test.t
+        base = data.baselines("test")
+        fits["test: persistence"] = (test_t, base["persistence"])
+        fits["test: seasonal-naive"] = (test_t, base["seasonal_naive"])
+        plots.save(plots.series_fit(data.times, data.values, fits, data.bounds, data.unit,
+                                    "one-step-ahead forecasts (each from the true past) and the naive baselines"),
+                   d / "fit.png")
+        write_csv(d / "fit.csv", rows, list(rows[0]))
+
+        s, k = free["start"], free["steps"]
+        plots.save(plots.forecast(data.times, data.values[:s], s, free["predicted"], data.unit,
+                                  f"free-running forecast of the test period ({k} steps, no test value seen)",
+                                  actual_after=free["actual"]), d / "free_running.png")
+        write_csv(d / "free_running.csv", [
+            {"step": s + i, "time": data.times[s + i], "actual": float(free["actual"][i]),
+             "forecast": round(float(free["predicted"][i]), 4),
+             "persistence": float(free["naive"]["persistence"][i]),
+             "seasonal_naive": float(free["naive"]["seasonal_naive"][i])} for i in range(k)])
+    else:  # a synthetic sine: a few cycles of the test period, one-step and free-running
+        s, k = free["start"], free["steps"]
+        t = np.arange(s, s + k)
+        one = predicted["test"][:k]
+        plots.save(plots.sine_predictions(t, data.values[t], data.clean[t], one, free["predicted"],
+                                          f"{k} steps at the start of the test period"), d / "predictions.png")
+        write_csv(d / "predictions.csv", [
+            {"step": int(i), "observed": float(data.values[i]), "clean": float(data.clean[i]),
+             "one_step": round(float(o), 6), "free_running": round(float(f), 6)}
+            for i, o, f in zip(t, one, free["predicted"])])
+
+
+# ------------------------------------------------------------------ using a finished run
+
+def load_data(saved: dict, data_root, device, log=lambda m: None) -> SeriesData:
+    """The series a run was trained on, rebuilt from its config; refuses a file that changed."""
+    cfg = dict(saved["config"])
+    data_cfg = dict(cfg["data"])
+    source = saved["data"].get("source", "")
+    if data_cfg.get("csv") and Path(source).is_file():
+        data_cfg["csv"] = source  # the path as resolved at training time, whatever the current folder
+    cfg["data"] = data_cfg
+    data = build_data(cfg, data_root, device, log)
+    if digest(data.values) != saved["data"].get("values_sha256"):
+        raise RunDirError(f"the series in {data.source} is not the one this run was trained on (it changed)")
+    return data
+
+
+def load_model(run: RunDir, device="cpu") -> tuple[nn.Module, dict]:
+    saved = run.read_config()
+    model = build_model(saved["config"], saved["data"]["in_shape"], 1).to(device)
+    load_weights(run.weights, model, device)
+    model.eval()
+    return model, saved
+
+
+def evaluate(run: RunDir, split: str, data_root, device, log=print) -> dict:
+    model, saved = load_model(run, device)
+    data = load_data(saved, data_root, device, log)
+    out = {"split": split, "unit": data.unit, **errors(data.actual(split), one_step(model, data, split)),
+           "baselines": {k: errors(data.actual(split), f) for k, f in data.baselines(split).items()}}
+    if data.clean is not None:
+        out.update(noise_floor(data, split))
+    return out
+
+
+def format_evaluation(recipe: str, out: dict) -> str:
+    unit = f" {out['unit']}" if out.get("unit") else ""
+    b = out["baselines"]
+    return (f"{recipe} {out['split']}: RMSE {out['rmse']:.4g}  MAE {out['mae']:.4g}{unit}  MSE {out['mse']:.4g}  "
+            f"({out['n']} steps)  |  persistence RMSE {b['persistence']['rmse']:.4g}  |  "
+            f"seasonal-naive RMSE {b['seasonal_naive']['rmse']:.4g}"
+            + (f"  |  noise floor (MSE) {out['noise_floor']:.4g}" if "noise_floor" in out else ""))
+
+
+def predict(run: RunDir, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
+    raise ConfigError(f"{run.path} is a forecasting run: use `deepstudy forecast {run.path} --steps N`")
+
+
+def future_labels(times: list[str], steps: int) -> list[str]:
+    """Labels for the steps after the series: the next months after a YYYY-MM date, the next
+    integers after a number, else +1, +2, ..."""
+    last = times[-1] if times else ""
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})", last)
+    if m:
+        year, month = int(m.group(1)), int(m.group(2))
+        out = []
+        for _ in range(steps):
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+            out.append(f"{year:04d}-{month:02d}")
+        return out
+    if last.isdigit():
+        return [str(int(last) + k) for k in range(1, steps + 1)]
+    return [f"+{k}" for k in range(1, steps + 1)]
+
+
+def forecast(run: RunDir, steps: int, data_root, device="cpu", log=lambda m: None) -> dict:
+    """Forecast `steps` values past the end of the series, each fed back as the next input.
+    Writes plots/forecast.png with the history, and plots/forecast.csv beside it."""
+    if steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {steps}")
+    model, saved = load_model(run, device)
+    data = load_data(saved, data_root, device, log)
+    n = len(data.values)
+    predicted = data.free_run(model, n, steps)
+    labels = future_labels(data.times, steps)
+    rows = [{"step": n + i, "time": labels[i], "forecast": round(float(p), 4)} for i, p in enumerate(predicted)]
+    plots.save(plots.forecast(list(data.times) + labels, data.values, n, predicted, data.unit,
+                              f"{saved['recipe']}: {steps}-step forecast past the end of the series"),
+               run.plots / "forecast.png")
+    write_csv(run.plots / "forecast.csv", rows, ["step", "time", "forecast"])
+    return {"recipe": saved["recipe"], "unit": data.unit, "forecast": rows,
+            "plot": str(run.plots / "forecast.png"), "csv": str(run.plots / "forecast.csv")}
