@@ -29,7 +29,9 @@ def entry(run_dir: Path) -> tuple[str, str, dict]:
         "minutes": round(m.get("wall_seconds", m.get("train_seconds", 0)) / 60, 2),
         "hardware": m.get("hardware") or cfg.get("hardware"),
         "device": m.get("device") or cfg.get("device"),
-        "data": Path(source).name if source else cfg["config"]["data"]["name"],
+        "data": cfg["config"]["data"]["name"] + (f" ({cfg['config']['data']['variant']} variant)"
+                                                  if cfg["config"]["data"].get("variant") else ""),
+        "data_source": source,
         "data_note": data_note,
         "date": time.strftime("%Y-%m-%d", time.localtime((run_dir / "metrics.json").stat().st_mtime)),
         "command": " ".join(cfg.get("command", [])),

@@ -19,9 +19,10 @@ from ..registry import import_submodules
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
-def register_model(name: str):
+def register_model(name: str, *, overwrite: bool = False):
+    """Decorator.  overwrite=True lets a notebook cell that defines a model run twice."""
     def wrap(fn):
-        if name in _MODELS:
+        if name in _MODELS and not overwrite:
             raise ValueError(f"model {name!r} is already registered")
         builder_options(fn)  # fail at import time if an option has no default
         _MODELS[name] = fn
