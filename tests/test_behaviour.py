@@ -191,3 +191,16 @@ def test_notebook_api_plots_are_figures(tmp_path):
     assert again.metrics == r.metrics and len(again.history) == 1
     model = again.load_model()
     assert not model.training and sum(p.numel() for p in model.parameters()) == 61_706
+
+
+def test_early_stopping_waits_patience_epochs_then_keeps_the_best(tmp_path):
+    # lr 0: nothing ever improves on epoch 1, so a patience of 2 ends the run after epoch 3
+    r = smoke(tmp_path / "run", epochs=10, lr=0.0, options={"train.early_stop": 2})
+    assert [row["epoch"] for row in r.history] == [1, 2, 3]
+    assert r.metrics["stopped_early"] and r.metrics["best_epoch"] == 1
+    assert torch.load(r.run_dir / "checkpoint.pt", weights_only=True)["finished"]
+
+
+def test_monitoring_validation_loss(tmp_path):
+    r = smoke(tmp_path / "run", epochs=3, options={"train.monitor": "val_loss"})
+    assert r.metrics["best_epoch"] == min(r.history, key=lambda row: row["val_loss"])["epoch"]

@@ -70,9 +70,10 @@ def format_table(rows: list[dict]) -> str:
 
 
 def format_markdown(rows: list[dict]) -> str:
-    out = ["| recipe | dataset | model | seed | published | ours (test) | measured on |",
-           "| --- | --- | --- | ---: | ---: | ---: | --- |"]
-    for r in rows:
+    out = ["| study | recipe | dataset | model | seed | published | ours | measured on |",
+           "| --- | --- | --- | --- | ---: | ---: | ---: | --- |"]
+    for r in sorted(rows, key=lambda r: (r["study"], r["name"])):
         pub = r["published"] + (f" ({r['published_source']})" if r["published_source"] else "")
-        out.append(f"| `{r['name']}` | {r['dataset']} | {r['model']} | {r['seed']} | {pub} | {r['measured']} | {r['measured_on']} |")
+        out.append(f"| {r['study']} | `{r['name']}` | {r['dataset']} | {r['model']} | {r['seed']} | {pub} | "
+                   f"{r['measured']} | {r['measured_on']} |")
     return "\n".join(out)

@@ -113,11 +113,15 @@ def hardware() -> str:
 
 
 def versions() -> dict:
-    import numpy
-    import torch
-    import torchvision
+    """Installed versions, read from package metadata (importing torchvision just to ask costs a second)."""
+    from importlib.metadata import PackageNotFoundError, version
 
     from . import __version__
 
-    return {"deepstudy": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": numpy.__version__, "platform": platform.platform()}
+    out = {"deepstudy": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
+    for package in ("torch", "torchvision", "numpy", "torchmetrics", "safetensors", "matplotlib"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = None
+    return out

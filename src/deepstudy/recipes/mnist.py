@@ -9,8 +9,8 @@ from . import Recipe, Reference, register_recipe
 # seconds, on a real 2,000-image subset: proves the whole path runs, proves nothing about accuracy
 SMOKE = {"data.limit": 2000, "train.epochs": 1, "train.batch_size": 100}
 
-LECUN_TABLE = "LeCun et al., MNIST database results table (yann.lecun.com/exdb/mnist)"
-ZALANDO_TABLE = "zalandoresearch/fashion-mnist README benchmark table"
+LECUN_TABLE = "yann.lecun.com/exdb/mnist results table"
+ZALANDO_TABLE = "zalandoresearch/fashion-mnist benchmark table"
 
 
 def adam(lr=1e-3, **kw):

@@ -16,7 +16,7 @@ from ..models.summary import format_summary, summarize
 from ..report import plots
 from ..rundir import RunDir, hardware, versions
 from ..train.checkpoint import load_weights
-from ..train.loop import Paths, evaluate as evaluate_split, fit, predict_logits, uses_conv
+from ..train.loop import Paths, fit, predict_logits, uses_conv
 from ..train.metrics import classification_report
 from . import RunContext, build_data, build_model  # noqa: F401  (api.py imports build_data from here)
 
@@ -48,10 +48,12 @@ def train(ctx: RunContext) -> dict:
     result = fit(model, data, cfg, Paths(run.checkpoint, run.weights, run.history),
                  resume=ctx.resume, log=log, progress=ctx.progress)
 
-    # The weights chosen on validation are the ones that meet the test set, once.
+    # The weights chosen on validation are the ones that meet the test set, once.  Their
+    # validation numbers are already in the history: the best epoch was evaluated with them.
     load_weights(run.weights, model, ctx.device)
     bs, cl = cfg["train"]["eval_batch_size"], uses_conv(model)
-    val = evaluate_split(model, data, "val", bs, cl)
+    best = next(row for row in result.history if row["epoch"] == result.best_epoch)
+    val = {"accuracy": best["val_accuracy"], "loss": best["val_loss"]}
     logits = predict_logits(model, data, "test", bs, cl)
     report = classification_report(logits, data.labels("test"), data.classes)
     metrics = {
