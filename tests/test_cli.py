@@ -57,7 +57,7 @@ def test_list(capsys):
     assert "99.03%" in out  # the seed's LeNet number
     assert main(["list", "fashion-*", "--markdown"]) == 0
     md = capsys.readouterr().out
-    assert md.startswith("| recipe |") and "fashion-cnn" in md and "lenet5" not in md
+    assert md.startswith("| study | recipe |") and "fashion-cnn" in md and "lenet5" not in md
 
 
 def test_run_eval_predict(tmp_path, capsys, trained):
