@@ -39,6 +39,9 @@ class Result:
     # ---- plots: each returns a matplotlib Figure, which a notebook displays inline
     def plot_curves(self):
         from .report import plots
+        if self.history and "val_rmse" in self.history[0]:  # a regression: mean squared error over decades
+            return plots.curves(self.history, self.config.get("recipe", ""), loss_label="loss (mean squared error)",
+                                log_loss=True)
         return plots.curves(self.history, self.config.get("recipe", ""))
 
     def plot_confusion(self, normalized: bool = False):
@@ -54,13 +57,20 @@ class Result:
     def _grid(self, csv_name: str, title: str):
         from .report import plots
         from .tasks.classification import build_data
+        if not (self.run_dir / "plots" / csv_name).is_file():
+            raise UserError(f"{self.run_dir} has no plots/{csv_name}: its data are not images")
         rows = read_csv(self.run_dir / "plots" / csv_name)
         if not rows:
             raise UserError(f"{csv_name} is empty: nothing to show")
         classes = self.config["data"]["classes"]
         root = RunDir(self.run_dir).data_root()
-        data = build_data(self.config["config"], root, torch.device("cpu"), log=lambda m: None)
-        images = data.test.images[[r["index"] for r in rows]].numpy()
+        task = runner(self.config["task"])
+        index = [r["index"] for r in rows]
+        if hasattr(task, "load_test_images"):  # a runner with its own data (the NumPy recipes)
+            images = task.load_test_images(self.config, root)[index]
+        else:
+            data = build_data(self.config["config"], root, torch.device("cpu"), log=lambda m: None)
+            images = data.test.images[index].numpy()
         lookup = {c: i for i, c in enumerate(classes)}
         return plots.image_grid(images, [lookup[str(r["true"])] for r in rows], [lookup[str(r["predicted"])] for r in rows],
                                 [r["confidence"] for r in rows], classes, title)

@@ -7,6 +7,7 @@
     deepstudy eval RUN_DIR [--split val|test]
     deepstudy predict RUN_DIR FILE... [--json]
     deepstudy forecast RUN_DIR [--steps N] [--json]
+    deepstudy gradcheck [--seed N]
 
 A user's mistake ends in one line on stderr and exit code 2; anything else is a bug and keeps
 its traceback.
@@ -62,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("predict", help="classify image files with a run's model")
     pr.add_argument("run_dir")
-    pr.add_argument("files", nargs="+", metavar="FILE")
+    pr.add_argument("files", nargs="+", metavar="FILE",
+                    help="image files; for scratch-linreg temperatures in Celsius, for scratch-mlp-toy points x,y")
     pr.add_argument("--json", action="store_true", help="one JSON object per line")
     pr.add_argument("--top", type=int, default=3)
     pr.add_argument("--device")
@@ -73,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     fc.add_argument("--json", action="store_true", help="one JSON object per step")
     fc.add_argument("--data-dir")
     fc.add_argument("--device")
+    gc = sub.add_parser("gradcheck", help="check the NumPy layers' and losses' gradients against finite differences")
+    gc.add_argument("--seed", type=int, default=0, help="seed of the random inputs and weights checked")
     return p
 
 
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else 2
     try:
         return {"list": cmd_list, "run": cmd_run, "eval": cmd_eval, "predict": cmd_predict,
-                "forecast": cmd_forecast}[args.command](args)
+                "forecast": cmd_forecast, "gradcheck": cmd_gradcheck}[args.command](args)
     except UserError as e:
         print(f"deepstudy: error: {e}", file=sys.stderr)
         return 2
@@ -130,8 +134,10 @@ def cmd_eval(args) -> int:
     if hasattr(task, "format_evaluation"):  # a task whose numbers are not accuracy and loss
         print(task.format_evaluation(saved["recipe"], out))
         return 0
-    print(f"{saved['recipe']} {args.split}: accuracy {100 * out['accuracy']:.2f}%  loss {out['loss']:.4f}  "
-          f"({out['images']:,} images)")
+    what = "images" if "images" in out else "examples"
+    numbers = [f"accuracy {100 * out['accuracy']:.2f}%"] if "accuracy" in out else []
+    numbers += [f"{k} {out[k]:.4f}" for k in ("loss", "rmse", "mae") if k in out]
+    print(f"{saved['recipe']} {args.split}: {'  '.join(numbers)}  ({out[what]:,} {what})")
     return 0
 
 
@@ -144,9 +150,11 @@ def cmd_predict(args) -> int:
     for item in results:
         if args.json:
             print(json.dumps(item))
-        else:
+        elif "top" in item:
             ranked = "  ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in item["top"])
             print(f"{item['file']}: {ranked}")
+        else:  # a number (regression)
+            print(f"{item['file']}: {item['value']:.4f} {item.get('unit', '')}".rstrip())
     return 0
 
 
@@ -166,6 +174,16 @@ def cmd_forecast(args) -> int:
         print(f"{len(out['forecast'])}-step forecast ({out['unit'] or 'series units'}); plot: {out['plot']}, "
               f"numbers: {out['csv']}")
     return 0
+
+def cmd_gradcheck(args) -> int:
+    from .scratch.gradcheck import STEP, TOLERANCE, check_all, format_checks
+    checks = check_all(args.seed)
+    print(f"Backward passes of deepstudy.scratch against central finite differences (float64, h = {STEP:g}).\n"
+          f"relative error = |analytic - numerical| / (|analytic| + |numerical|); ok below {TOLERANCE:g}\n")
+    print(format_checks(checks))
+    failed = [c for c in checks if not c.ok]
+    print(f"\n{len(checks) - len(failed)} of {len(checks)} gradients ok" + (f"; {len(failed)} FAILED" if failed else ""))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

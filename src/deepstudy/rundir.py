@@ -95,11 +95,12 @@ class RunDir:
             raise RunDirError(f"{path} is damaged ({e})") from None
 
 
-def hardware() -> str:
-    """'CPU model, N threads' or the GPU's name: which machine a number came from."""
+def hardware(threads: int | None = None, device: str = "auto") -> str:
+    """'CPU model, N threads' or the GPU's name: which machine a number came from.  `threads`:
+    the compute threads, when not torch's (NumPy's BLAS); device="cpu": a CPU-only run."""
     import torch
 
-    if torch.cuda.is_available():
+    if device != "cpu" and torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
     name = platform.processor() or platform.machine()
     try:
@@ -109,7 +110,7 @@ def hardware() -> str:
                 break
     except OSError:
         pass
-    return f"{name}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
+    return f"{name}, {os.cpu_count()} cores, {threads or torch.get_num_threads()} threads"
 
 
 def versions() -> dict:

@@ -1,20 +1,26 @@
 """Datasets, registered by name.  A dataset builder takes a DataContext (where to look,
 which seed, which device) plus keyword-only options (`data.*` on the command line) and
-returns the splits ready for training."""
+returns the splits ready for training.
+
+Importing this package does not import torch: the NumPy-only code in deepstudy.scratch reads
+its files through `idx` (the IDX reader), `idx_files` (where MNIST-family files are found) and
+`root` (data root, cache, the copy inside the package), which are torch-free too."""
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-import torch
+from typing import TYPE_CHECKING, Callable
 
 from ..config import Option, builder_options
 from ..errors import ConfigError
 from ..registry import import_submodules
-from .tensors import ImageTensors, Normalize, batches
+
+if TYPE_CHECKING:
+    import torch
+
+    from .tensors import ImageTensors, Normalize
 
 _DATASETS: dict[str, Callable] = {}
 
@@ -50,11 +56,16 @@ def load_dataset(name: str, ctx: "DataContext", **options):
     return _get(name)(ctx, **options)
 
 
+def _cpu() -> "torch.device":
+    import torch
+    return torch.device("cpu")
+
+
 @dataclass
 class DataContext:
     root: Path  # the data root (may be read-only)
     seed: int = 0
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    device: "torch.device" = field(default_factory=_cpu)
     log: Callable[[str], None] = print
 
 
@@ -79,11 +90,13 @@ class ClassificationData:
 
     def train_batches(self, batch_size: int, generator: torch.Generator, channels_last: bool = False):
         """Shuffled, augmented, normalised (x, y) batches of the training split."""
+        from .tensors import batches
         return batches(self.train, batch_size, self.normalize, generator=generator, augment=self.augment,
                        channels_last=channels_last)
 
     def eval_batches(self, split: str, batch_size: int, channels_last: bool = False):
         """(x, y) batches of a split in stored order, normalised, never augmented."""
+        from .tensors import batches
         return batches(getattr(self, split), batch_size, self.normalize, channels_last=channels_last)
 
     def labels(self, split: str) -> torch.Tensor:

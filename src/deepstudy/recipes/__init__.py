@@ -95,9 +95,7 @@ def get_recipe(name: str) -> Recipe:
 
 def resolve(recipe: Recipe, tier: str, overrides: dict[str, Any] | None = None) -> dict:
     """The recipe at `tier` with the user's dotted overrides, typed and with every default filled."""
-    from ..data import dataset_options
-    from ..models import model_options
-
+    dataset_options, model_options = option_lookups(recipe.task)
     raw = recipe.raw_config(tier)
     overrides = dict(overrides or {})
     # Switching to another model or dataset drops the recipe's options for the old one; options
@@ -108,6 +106,20 @@ def resolve(recipe: Recipe, tier: str, overrides: dict[str, Any] | None = None) 
             raw[section] = {"name": new}
     raw = config.merge(raw, overrides)
     return config.resolve(raw, dataset_options, model_options)
+
+
+def option_lookups(task: str):
+    """Where the `data.*` and `model.*` options of a task's datasets and models come from: the
+    PyTorch registries (deepstudy.data, deepstudy.models), unless the task's runner has its own
+    (tasks/scratch.py: the NumPy datasets and networks)."""
+    from ..tasks import runner
+
+    module = runner(task)
+    if hasattr(module, "dataset_options"):
+        return module.dataset_options, module.model_options
+    from ..data import dataset_options
+    from ..models import model_options
+    return dataset_options, model_options
 
 
 def measured() -> dict:

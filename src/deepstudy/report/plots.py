@@ -27,12 +27,16 @@ def _given(value) -> bool:
     return value is not None and value != ""  # a CSV round trip turns None into ""
 
 
-def curves(history: Sequence[dict], title: str = "", loss_label: str = "loss (cross-entropy)") -> Figure:
-    """Loss and accuracy per epoch, training beside validation (the loss alone for regression)."""
+def curves(history: Sequence[dict], title: str = "", loss_label: str = "loss (cross-entropy)",
+           log_loss: bool = False) -> Figure:
+    """Loss and accuracy per epoch, training beside validation (the loss alone for regression).  log_loss: a logarithmic loss
+    axis, for losses that fall by orders of magnitude (gradient descent on a regression)."""
     epochs = [r["epoch"] for r in history]
     has_acc = any(_given(r.get("train_accuracy")) for r in history)
     fig = Figure(figsize=(10 if has_acc else 5, 3.6), layout="constrained")
     axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)[0]
+    if log_loss:
+        axes[0].set_yscale("log")
     for ax, key, label in zip(axes, ("loss", "accuracy"), (loss_label, "accuracy")):
         for split, style in (("train", "o-"), ("val", "s-")):
             values = [r.get(f"{split}_{key}") for r in history]
@@ -246,4 +250,43 @@ def clipping(runs: dict[str, dict[str, Sequence[float]]], clip: float, title: st
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     fig.suptitle(title or "gradient clipping")
+
+
+def fitted_line(points: dict[str, tuple[Sequence[float], Sequence[float]]], line_x: Sequence[float],
+                line_y: Sequence[float], label: str, xlabel: str = "x", ylabel: str = "y", title: str = "",
+                truth: tuple[Sequence[float], Sequence[float]] | None = None) -> Figure:
+    """A one-input regression: the data of each split as points, the fitted line through them
+    (and, when known, the true line dashed)."""
+    fig = Figure(figsize=(6, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for (split, (x, y)), marker in zip(points.items(), ("o", "s", "^", "D")):
+        ax.scatter(x, y, s=14, marker=marker, alpha=0.7, label=split)
+    ax.plot(line_x, line_y, color=MISTAKE, lw=2, label=label)
+    if truth is not None:
+        ax.plot(*truth, "k--", lw=1, label="true line")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title or "data and fitted line")
+    return fig
+
+
+def decision_boundary(xs: np.ndarray, ys: np.ndarray, prob: np.ndarray, points: np.ndarray, labels: np.ndarray,
+                      classes: Sequence[str], title: str = "") -> Figure:
+    """A two-class model on the plane: the probability of the second class over a grid (colour,
+    with the 0.5 contour as the boundary) and the points with their true class."""
+    fig = Figure(figsize=(6, 5), layout="constrained")
+    ax = fig.subplots()
+    filled = ax.contourf(xs, ys, prob, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.4)
+    ax.contour(xs, ys, prob, levels=[0.5], colors="k", linewidths=1.5)
+    fig.colorbar(filled, ax=ax, label=f"P({classes[1]})")
+    for k, (color, marker) in enumerate((("#2166ac", "o"), ("#b2182b", "s"))):
+        mine = labels == k
+        ax.scatter(points[mine, 0], points[mine, 1], s=16, c=color, marker=marker, edgecolors="black",
+                   linewidths=0.5, label=classes[k])
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.legend(loc="upper right")
+    ax.set_title(title or "decision boundary")
     return fig

@@ -83,44 +83,61 @@ def headline(recipe, metrics: dict) -> str:
 
 def write_plots(run: RunDir, history: list[dict], report: dict, data: ClassificationData, logits: torch.Tensor,
                 n_grid: int = 32, n_mistakes: int = 24) -> None:
-    d = run.plots
     classes = data.classes
-    plots.save(plots.curves(history, "training and validation"), d / "curves.png")
-    write_csv(d / "curves.csv", history)
+    write_curves(run, history)
+    write_confusion(run, report["confusion_matrix"], classes)
+    probs = torch.softmax(logits.float(), 1).cpu().numpy()
+    write_prediction_grids(run, probs, data.test.labels.cpu().numpy(), data.test.images.cpu().numpy(), classes,
+                           n_grid, n_mistakes)
+    counts = {s: getattr(data, s).class_counts(len(classes)) for s in ("train", "val", "test")}
+    write_class_distribution(run, counts, classes)
 
-    cm = np.asarray(report["confusion_matrix"])
+
+# Each writer below takes plain arrays, so the NumPy recipes (tasks/scratch.py) draw the same plots.
+
+def write_curves(run: RunDir, history: list[dict], title: str = "training and validation", **options) -> None:
+    plots.save(plots.curves(history, title, **options), run.plots / "curves.png")
+    write_csv(run.plots / "curves.csv", history)
+
+
+def write_confusion(run: RunDir, confusion_matrix, classes: list[str]) -> None:
+    cm = np.asarray(confusion_matrix)
     for normalized, stem in ((False, "confusion_matrix"), (True, "confusion_matrix_normalized")):
-        plots.save(plots.confusion(cm, classes, normalized), d / f"{stem}.png")
+        plots.save(plots.confusion(cm, classes, normalized), run.plots / f"{stem}.png")
         values = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalized else cm
-        write_csv(d / f"{stem}.csv", [{"true": c, **{p: round(float(v), 6) if normalized else int(v)
-                                                     for p, v in zip(classes, row)}} for c, row in zip(classes, values)],
-                  ["true", *classes])
+        write_csv(run.plots / f"{stem}.csv", [{"true": c, **{p: round(float(v), 6) if normalized else int(v)
+                                                             for p, v in zip(classes, row)}}
+                                              for c, row in zip(classes, values)], ["true", *classes])
 
-    probs = torch.softmax(logits.float(), 1).cpu()
-    confidence, pred = probs.max(1)
-    true = data.test.labels.cpu()
-    images = data.test.images.cpu().numpy()
+
+def write_prediction_grids(run: RunDir, probs: np.ndarray, true: np.ndarray, images: np.ndarray, classes: list[str],
+                           n_grid: int = 32, n_mistakes: int = 24) -> None:
+    """The first test images with their predictions, and the most confident mistakes.
+    probs: N x classes; true: N labels; images: N x C x H x W uint8."""
+    d = run.plots
+    confidence, pred = probs.max(1), probs.argmax(1)
 
     def rows(index):
         return [{"index": int(i), "true": classes[true[i]], "predicted": classes[pred[i]],
                  "confidence": round(float(confidence[i]), 6)} for i in index]
 
-    grid = torch.arange(min(n_grid, len(true)))
+    grid = np.arange(min(n_grid, len(true)))
     plots.save(plots.image_grid(images[grid], true[grid].tolist(), pred[grid].tolist(), confidence[grid].tolist(),
                                 classes, "test predictions (red: mistakes)"), d / "predictions.png")
     write_csv(d / "predictions.csv", rows(grid.tolist()), ["index", "true", "predicted", "confidence"])
 
-    wrong = torch.nonzero(pred != true).flatten()
-    worst = wrong[confidence[wrong].argsort(descending=True)][:n_mistakes]
+    wrong = np.flatnonzero(pred != true)
+    worst = wrong[np.argsort(-confidence[wrong], kind="stable")][:n_mistakes]
     if len(worst):
         plots.save(plots.image_grid(images[worst], true[worst].tolist(), pred[worst].tolist(),
                                     confidence[worst].tolist(), classes, "most confident mistakes"),
                    d / "confident_mistakes.png")
     write_csv(d / "confident_mistakes.csv", rows(worst.tolist()), ["index", "true", "predicted", "confidence"])
 
-    counts = {s: getattr(data, s).class_counts(len(classes)) for s in ("train", "val", "test")}
-    plots.save(plots.class_distribution(counts, classes), d / "class_distribution.png")
-    write_json(d / "class_distribution.json", {"classes": classes, **counts})
+
+def write_class_distribution(run: RunDir, counts: dict[str, list[int]], classes: list[str]) -> None:
+    plots.save(plots.class_distribution(counts, classes), run.plots / "class_distribution.png")
+    write_json(run.plots / "class_distribution.json", {"classes": classes, **counts})
 
 
 # ------------------------------------------------------------------ using a finished run
