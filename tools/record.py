@@ -44,6 +44,8 @@ def entry(run_dir: Path) -> tuple[str, str, dict]:
         for k, v in scores.items():
             if isinstance(v, (int, float)) and k != "n":
                 record[f"baseline_{name}_{k}"] = v
+    if m.get("fitted"):  # a fitted line (scratch-linreg): its weight and bias next to the true ones
+        record["fitted"] = m["fitted"] | ({"true": m["true"]} if m.get("true") else {})
     return cfg["recipe"], cfg["tier"], record
 
 
