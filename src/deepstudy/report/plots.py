@@ -250,6 +250,7 @@ def clipping(runs: dict[str, dict[str, Sequence[float]]], clip: float, title: st
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     fig.suptitle(title or "gradient clipping")
+    return fig
 
 
 def fitted_line(points: dict[str, tuple[Sequence[float], Sequence[float]]], line_x: Sequence[float],
