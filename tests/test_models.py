@@ -14,6 +14,14 @@ PINNED = {
     "mlp": ((1, 28, 28), 134_794),  # 784-128-128-128-10
     "rnn_rows": ((1, 28, 28), 82_186),  # LSTM(28 -> 128) + Linear(128 -> 10)
     "series_rnn": ((12, 1), 162),  # LSTM(1 -> 4) + Linear(4 -> 10): windows of 12 steps of 1 value
+    # transfer learning: torchvision's convolutional bases (classifiers dropped) + the seeds'
+    # head, Flatten -> 256 -> 10; at 64x64 every base ends at 2x2
+    "vgg16": ((3, 64, 64), 15_241_802),  # 14,714,688 (torchvision's vgg16.features) + 2,048*256+256 + 2,570
+    "vgg16_bn": ((3, 64, 64), 15_250_250),
+    "resnet18": ((3, 64, 64), 11_703_626),  # 11,176,512 (resnet18 without fc) + 524,544 + 2,570
+    "resnet50": ((3, 64, 64), 25_608_010),
+    "mobilenet_v3_small": ((3, 64, 64), 1_519_658),
+    "vgg_small_cifar": ((3, 32, 32), 814_570),
 }
 
 VARIANTS = [

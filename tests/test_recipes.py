@@ -44,8 +44,17 @@ def check_scratch(m, r):
     assert r.history[0]["train_loss"] > 0 and (r.run_dir / "plots" / "curves.png").exists()
 
 
+def check_transfer(m, r):
+    # cats vs dogs from 160 images, random weights, one epoch: no accuracy bar, the shape of a
+    # classification run plus what each stage did
+    assert set(m["val"]) == {"accuracy", "loss"} and {"accuracy", "loss", "per_class"} <= set(m["test"])
+    assert list(m["test"]["per_class"]) == r.config["data"]["classes"]
+    assert m["transfer"]["mode"] == r.config["config"]["transfer"]["mode"] and m["transfer"]["stages"]
+    assert r.history[0]["train_loss"] > 0 and (r.run_dir / "plots" / "curves.png").exists()
+
+
 CHECKS = {"classification": check_classification, "forecast": check_forecast, "sine": check_forecast,
-          "scratch": check_scratch}
+          "scratch": check_scratch, "transfer": check_transfer}
 
 
 @pytest.mark.parametrize("name", ALL)

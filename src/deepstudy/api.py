@@ -56,7 +56,7 @@ class Result:
 
     def _grid(self, csv_name: str, title: str):
         from .report import plots
-        from .tasks.classification import build_data
+        from .tasks.classification import build_data, split_images
         if not (self.run_dir / "plots" / csv_name).is_file():
             raise UserError(f"{self.run_dir} has no plots/{csv_name}: its data are not images")
         rows = read_csv(self.run_dir / "plots" / csv_name)
@@ -70,7 +70,7 @@ class Result:
             images = task.load_test_images(self.config, root)[index]
         else:
             data = build_data(self.config["config"], root, torch.device("cpu"), log=lambda m: None)
-            images = data.test.images[index].numpy()
+            images = split_images(data, "test", torch.tensor(index))
         lookup = {c: i for i, c in enumerate(classes)}
         return plots.image_grid(images, [lookup[str(r["true"])] for r in rows], [lookup[str(r["predicted"])] for r in rows],
                                 [r["confidence"] for r in rows], classes, title)

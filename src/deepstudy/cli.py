@@ -3,7 +3,7 @@
     deepstudy list [PATTERN] [--markdown]
     deepstudy run NAME [--tier smoke|quick|full] [--epochs N] [--batch-size N] [--lr X] [--seed N]
                        [--set key=value ...] [--data-dir DIR] [--out DIR] [--device cpu|cuda]
-                       [--resume] [--summary]
+                       [--weights PATH] [--resume] [--summary]
     deepstudy eval RUN_DIR [--split val|test]
     deepstudy predict RUN_DIR FILE... [--json]
     deepstudy forecast RUN_DIR [--steps N] [--json]
@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--data-dir", help="data root (default: $DEEPSTUDY_DATA, else the per-user cache)")
     r.add_argument("--out", help="run directory (default runs/NAME-TIMESTAMP)")
     r.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present, else CPU)")
+    r.add_argument("--weights", help="transfer-learning recipes: the backbone's pretrained weights, a state dict "
+                                     "(.pth), a .safetensors file or a run directory (= --set transfer.weights=PATH)")
     r.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     r.add_argument("--summary", action="store_true", help="print the model summary before training")
     r.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch only)")
@@ -110,6 +112,8 @@ def cmd_run(args) -> int:
     from .api import run
     from .config import parse_assignments
     options = parse_assignments(pair for group in args.assignments for pair in group)
+    if args.weights is not None:
+        options["transfer.weights"] = args.weights
     result = run(args.name, tier=args.tier, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                  seed=args.seed, device=args.device, options=options, data_dir=args.data_dir, out=args.out,
                  resume=args.resume, progress=not args.no_progress, show_summary=args.summary,

@@ -2,7 +2,8 @@
 type and a default, so a typo or a wrong value is a clear error instead of a silent no-op.
 
 A run's configuration has five sections.  `optim`, `schedule` and `train` are fixed and
-described by the dataclasses below.  `data` and `model` depend on the dataset and model
+described by the dataclasses below.  A recipe may add an optional section of its own kind
+(`transfer` for transfer learning): it exists only in the recipes whose config names it.  `data` and `model` depend on the dataset and model
 chosen: their options are the keyword-only parameters of the registered builder function
 (`def lenet5(in_shape, num_classes, *, activation: str = "tanh")`), so adding an option to a
 model is adding a parameter, nothing else.
@@ -22,6 +23,8 @@ from typing import Any, Callable, Literal
 from .errors import ConfigError
 
 SECTIONS = ("data", "model", "optim", "schedule", "train")
+OPTIONAL_SECTIONS = ("transfer",)  # only in recipes whose config has them
+ALL_SECTIONS = SECTIONS + OPTIONAL_SECTIONS
 
 
 @dataclass
@@ -61,7 +64,24 @@ class TrainConfig:
     max_minutes: float = 0.0  # stop after the epoch that crosses this wall-clock budget; 0 = off
 
 
+@dataclass
+class TransferConfig:
+    """How a pretrained backbone is used (tasks/transfer.py).  The head stage (and `scratch`)
+    trains with optim.*, schedule.* and train.*; fine-tuning adds the finetune_* settings."""
+
+    mode: Literal["scratch", "features", "finetune"] = "features"
+    # imagenet (torch hub cache, else torchvision's download) | none (random) |
+    # PATH: a state dict (.pth/.pt), a .safetensors file, or a deepstudy run directory
+    weights: str = "imagenet"
+    views: int = 1  # training-set views cached as features: 1 = as they are; K > 1 adds K-1 augmented copies
+    unfreeze: int = 3  # fine-tuning: backbone layers/blocks trained, counted from the end
+    finetune_epochs: int = 10
+    finetune_lr: float = 1e-5  # the backbone's learning rate while fine-tuning
+    head_lr: float = 0.0  # the head's learning rate while fine-tuning; 0 = finetune_lr
+
+
 FIXED_SECTIONS = {"optim": OptimConfig, "schedule": ScheduleConfig, "train": TrainConfig}
+OPTIONAL_CLASSES = {"transfer": TransferConfig}
 
 
 @dataclass(frozen=True)
@@ -186,8 +206,8 @@ def parse_assignments(pairs: typing.Iterable[str]) -> dict[str, str]:
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {pair!r}")
-        if "." not in key or key.split(".", 1)[0] not in SECTIONS:
-            raise ConfigError(f"--set key {key!r} must start with one of: " + ", ".join(f"{s}." for s in SECTIONS))
+        if "." not in key or key.split(".", 1)[0] not in ALL_SECTIONS:
+            raise ConfigError(f"--set key {key!r} must start with one of: " + ", ".join(f"{s}." for s in ALL_SECTIONS))
         out[key] = value
     return out
 
@@ -195,9 +215,13 @@ def parse_assignments(pairs: typing.Iterable[str]) -> dict[str, str]:
 def merge(base: dict, overrides: dict[str, Any]) -> dict:
     """Apply dotted overrides to a nested {section: {key: value}} dict (returns a new dict)."""
     out = {s: dict(base.get(s, {})) for s in SECTIONS}
+    out.update({s: dict(base[s]) for s in OPTIONAL_SECTIONS if s in base})
     for dotted, value in overrides.items():
         section, _, key = dotted.partition(".")
-        if section not in SECTIONS or not key:
+        if section in OPTIONAL_SECTIONS and section not in out and key:
+            raise ConfigError(f"option {dotted}: {section}.* options apply only to recipes with a {section} "
+                              f"section (`deepstudy list` shows them)")
+        if section not in ALL_SECTIONS or not key:
             raise ConfigError(f"option {dotted!r} must start with one of: " + ", ".join(f"{s}." for s in SECTIONS))
         out[section][key] = value
     return out
@@ -228,9 +252,12 @@ def resolve(raw: dict, data_options: Callable[[str], dict[str, Option]],
         cfg[section] = {"name": name, **resolve_section(section, raw[section], opts, f"{section} {name!r}")}
     for section, cls in FIXED_SECTIONS.items():
         cfg[section] = resolve_section(section, raw.get(section, {}), dataclass_options(cls), section)
+    for section, cls in OPTIONAL_CLASSES.items():
+        if section in raw:
+            cfg[section] = resolve_section(section, raw[section], dataclass_options(cls), section)
     return cfg
 
 
 def flat(cfg: dict) -> dict[str, Any]:
     """{"optim": {"lr": 0.1}} -> {"optim.lr": 0.1}"""
-    return {f"{s}.{k}": v for s, sec in cfg.items() if s in SECTIONS for k, v in sec.items()}
+    return {f"{s}.{k}": v for s, sec in cfg.items() if s in ALL_SECTIONS for k, v in sec.items()}

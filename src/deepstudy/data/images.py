@@ -1,10 +1,13 @@
 """Turning a user's image file (any size, any colour mode) into the input a model was trained on.
 
-Three ways, chosen by the dataset (`preprocess` in the run's config):
+Four ways, chosen by the dataset (`preprocess` in the run's config):
   digits  MNIST's own procedure: light-on-dark, the ink's bounding box scaled to fit 20x20
           keeping its aspect ratio, centred by centre of mass in a 28x28 frame.
   fit     light-on-dark like Fashion-MNIST, the whole picture scaled to fit, padded square.
   crop    natural photos (CIFAR-sized): shorter side resized, centre crop.
+  resize  image folders and CSVs: squashed to the input size, as their training images were.
+`via` (a side in pixels) makes a photo as the training images were made from a smaller set:
+cats vs dogs carved from CIFAR-10 and enlarged to 150x150 is first cropped to 32x32 here.
 A photo of dark ink on white paper is inverted first, since the training images are white on black.
 """
 
@@ -89,10 +92,13 @@ def _fit(img: Image.Image, h: int, w: int, invert: bool) -> Image.Image:
     return canvas
 
 
-def load_image(path: str | Path, in_shape, preprocess: str = "fit") -> torch.Tensor:
+def load_image(path: str | Path, in_shape, preprocess: str = "fit", via: int = 0) -> torch.Tensor:
     """uint8 tensor C x H x W ready for the dataset's normalisation."""
     c, h, w = in_shape
     img = open_image(path)
+    if via and c == 3:
+        small = ImageOps.fit(img, (via, via), Image.BICUBIC) if preprocess == "crop" else img.resize((via, via), Image.BILINEAR)
+        return torch.from_numpy(np.asarray(small.resize((w, h), Image.BILINEAR)).copy()).permute(2, 0, 1).contiguous()
     if c == 1:
         gray = img.convert("L")
         if preprocess == "digits" and h == w:
@@ -102,6 +108,8 @@ def load_image(path: str | Path, in_shape, preprocess: str = "fit") -> torch.Ten
         return torch.from_numpy(array.copy()).unsqueeze(0)
     if preprocess == "crop":
         img = ImageOps.fit(img, (w, h), Image.BICUBIC)
+    elif preprocess == "resize":
+        img = img.resize((w, h), Image.BILINEAR)
     else:
         img = _fit(img, h, w, invert=False)
     return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).contiguous()

@@ -53,4 +53,4 @@ def create_model(name: str, in_shape, num_classes: int, **options) -> nn.Module:
 
 
 def _import_all():
-    import_submodules(__name__, skip=("common", "summary"))
+    import_submodules(__name__, skip=("common", "summary", "weights"))

@@ -87,10 +87,21 @@ def write_plots(run: RunDir, history: list[dict], report: dict, data: Classifica
     write_curves(run, history)
     write_confusion(run, report["confusion_matrix"], classes)
     probs = torch.softmax(logits.float(), 1).cpu().numpy()
-    write_prediction_grids(run, probs, data.test.labels.cpu().numpy(), data.test.images.cpu().numpy(), classes,
+    write_prediction_grids(run, probs, data.labels("test").cpu().numpy(), _SplitImages(data, "test"), classes,
                            n_grid, n_mistakes)
-    counts = {s: getattr(data, s).class_counts(len(classes)) for s in ("train", "val", "test")}
+    counts = {s: torch.bincount(data.labels(s).cpu(), minlength=len(classes)).tolist() for s in ("train", "val", "test")}
     write_class_distribution(run, counts, classes)
+
+
+class _SplitImages:
+    """A split's images, read only where the plots index them (a streamed dataset of image files
+    is not in memory; the grids need a few dozen)."""
+
+    def __init__(self, data, split: str):
+        self.data, self.split = data, split
+
+    def __getitem__(self, index) -> np.ndarray:
+        return split_images(self.data, self.split, torch.as_tensor(index, dtype=torch.long))
 
 
 # Each writer below takes plain arrays, so the NumPy recipes (tasks/scratch.py) draw the same plots.
@@ -129,7 +140,7 @@ def write_prediction_grids(run: RunDir, probs: np.ndarray, true: np.ndarray, ima
     wrong = np.flatnonzero(pred != true)
     worst = wrong[np.argsort(-confidence[wrong], kind="stable")][:n_mistakes]
     if len(worst):
-        plots.save(plots.image_grid(images[worst], true[worst].tolist(), pred[worst].tolist(),
+        plots.save(plots.image_grid(split_images(data, "test", worst), true[worst].tolist(), pred[worst].tolist(),
                                     confidence[worst].tolist(), classes, "most confident mistakes"),
                    d / "confident_mistakes.png")
     write_csv(d / "confident_mistakes.csv", rows(worst.tolist()), ["index", "true", "predicted", "confidence"])
@@ -138,6 +149,13 @@ def write_prediction_grids(run: RunDir, probs: np.ndarray, true: np.ndarray, ima
 def write_class_distribution(run: RunDir, counts: dict[str, list[int]], classes: list[str]) -> None:
     plots.save(plots.class_distribution(counts, classes), run.plots / "class_distribution.png")
     write_json(run.plots / "class_distribution.json", {"classes": classes, **counts})
+
+
+def split_images(data, split: str, index: torch.Tensor) -> np.ndarray:
+    """uint8 N x C x H x W images of a split, for the plots (a streamed dataset reads the files)."""
+    if hasattr(data, "images"):
+        return data.images(split, index).cpu().numpy()
+    return getattr(data, split).images[index.to(data.labels(split).device)].cpu().numpy()
 
 
 # ------------------------------------------------------------------ using a finished run
@@ -153,19 +171,33 @@ def load_model(run: RunDir, device="cpu") -> tuple[torch.nn.Module, dict]:
 
 def evaluate(run: RunDir, split: str, data_root, device, log=print) -> dict:
     model, saved = load_model(run, device)
+    return evaluate_model(model, saved, split, data_root, device, log)
+
+
+def evaluate_model(model: torch.nn.Module, saved: dict, split: str, data_root, device, log=print) -> dict:
+    """A finished run's model (from any classification-like task) on one split of its data."""
     data = build_data(saved["config"], data_root, device, log)
+    # the inputs the model was trained on: the run's own normalisation (a pretrained backbone's
+    # may differ from the statistics the dataset would fit)
+    data.normalize = Normalize(tuple(saved["data"]["mean"]), tuple(saved["data"]["std"]))
     logits = predict_logits(model, data, split, saved["config"]["train"]["eval_batch_size"], uses_conv(model))
     report = classification_report(logits, data.labels(split), data.classes)
     return {"split": split, "images": data.size(split), "accuracy": report["accuracy"], "loss": report["loss"],
             "per_class": report["per_class"]}
 
 
-@torch.inference_mode()
 def predict(run: RunDir, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
     model, saved = load_model(run, device)
+    return predict_images(model, saved, inputs, device, top)
+
+
+@torch.inference_mode()
+def predict_images(model: torch.nn.Module, saved: dict, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
+    """Top classes for image files, each made into an input the way the run's data was made."""
     info = saved["data"]
     normalize = Normalize(tuple(info["mean"]), tuple(info["std"]))
-    x = torch.stack([load_image(f, info["in_shape"], info.get("preprocess", "fit")) for f in inputs]).to(device)
+    x = torch.stack([load_image(f, info["in_shape"], info.get("preprocess", "fit"), info.get("via", 0))
+                     for f in inputs]).to(device)
     probs = torch.softmax(model(normalize(x)).float(), 1).cpu()
     k = min(top, probs.shape[1])
     values, index = probs.topk(k, dim=1)

@@ -84,10 +84,12 @@ def _better(value: float, best: float | None, monitor: str) -> bool:
 
 def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, resume: bool = False,
         log: Callable[[str], None] = print, progress: bool = True,
-        criterion: nn.Module | None = None) -> FitResult:
+        criterion: nn.Module | None = None, params=None) -> FitResult:
     """Train `model` on `data`.  The default objective is classification (cross-entropy, with
     accuracy tracked); a regression task passes its `criterion` (e.g. nn.MSELoss()) and then
-    only the loss is tracked, and `train.monitor` must be val_loss."""
+    only the loss is tracked, and `train.monitor` must be val_loss.
+    `params`: what the optimizer updates (parameter groups with their own learning rates, as
+    fine-tuning uses); default every parameter of the model."""
     train_cfg = cfg["train"]
     epochs, bs, monitor = train_cfg["epochs"], train_cfg["batch_size"], train_cfg["monitor"]
     classify = criterion is None
@@ -101,7 +103,7 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
 
     if classify:
         criterion = nn.CrossEntropyLoss(label_smoothing=train_cfg["label_smoothing"])
-    optimizer = make_optimizer(model.parameters(), cfg["optim"])
+    optimizer = make_optimizer(model.parameters() if params is None else params, cfg["optim"])
     steps_per_epoch = math.ceil(data.size("train") / bs)
     scheduler, interval = make_scheduler(optimizer, cfg["schedule"], steps_per_epoch, epochs, monitor)
     # One generator for everything random about the data (order, augmentation): saved in the

@@ -1,0 +1,259 @@
+"""Transfer learning: pretrained weights from local files and run directories, the offline
+missing-weights message, freezing (parameters and BatchNorm statistics), cached features equal
+to recomputed ones, and whole runs on an image folder down to `deepstudy predict`.
+
+No test downloads anything: the weight files are real torchvision models, randomly
+initialised here and saved the two ways people save them (torch state dict, safetensors)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from deepstudy import api, cli
+from deepstudy.config import resolve as resolve_config
+from deepstudy.data import ClassificationData
+from deepstudy.data.features import cached_features, compute_features
+from deepstudy.data.folders import seed_augment
+from deepstudy.data.tensors import ImageTensors, Normalize
+from deepstudy.models import create_model
+from deepstudy.models.transfer import TransferNet
+from deepstudy.models.weights import WeightsError, hub_checkpoint, load_pretrained
+from deepstudy.train.loop import Paths, fit
+
+
+def quiet(msg):
+    pass
+
+
+def torchvision_resnet18():
+    import torchvision
+
+    torch.manual_seed(1)
+    return torchvision.models.resnet18(weights=None)  # a real model, random weights: nothing downloaded
+
+
+def assert_base_equals(model: TransferNet, reference: torch.nn.Module):
+    theirs = reference.state_dict()
+    for key, value in model.base.state_dict().items():
+        assert torch.equal(value, theirs[key]), key
+
+
+@pytest.fixture(scope="module")
+def resnet_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("weights")
+    ref = torchvision_resnet18()
+    torch.save(ref.state_dict(), d / "resnet18.pth")
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(d / "resnet18.safetensors"))
+    return ref, d
+
+
+@pytest.mark.parametrize("name", ["resnet18.pth", "resnet18.safetensors"])
+def test_weights_from_a_local_file(resnet_files, name):
+    ref, d = resnet_files
+    model = create_model("resnet18", (3, 32, 32), 2)
+    got = load_pretrained(model, {"name": "resnet18"}, str(d / name), log=quiet)
+    assert_base_equals(model, ref)  # every weight and BatchNorm statistic, from torchvision's key names
+    assert got.mean == (0.485, 0.456, 0.406)  # torchvision weights: ImageNet normalisation
+
+
+def test_weights_from_the_torch_hub_cache(resnet_files, tmp_path, monkeypatch):
+    ref, d = resnet_files
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    path, url = hub_checkpoint("resnet18")
+    assert path.parent == tmp_path / "torch" / "hub" / "checkpoints" and path.name == url.rsplit("/", 1)[1]
+    path.parent.mkdir(parents=True)
+    path.write_bytes((d / "resnet18.pth").read_bytes())  # where torchvision's own download would leave it
+    model = create_model("resnet18", (3, 32, 32), 2)
+    got = load_pretrained(model, {"name": "resnet18"}, "imagenet", log=quiet)
+    assert got.source == str(path)
+    assert_base_equals(model, ref)
+
+
+def test_offline_and_missing_weights_say_which_file_where_and_how(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    model = create_model("resnet18", (3, 32, 32), 2)
+    with pytest.raises(WeightsError) as e:
+        load_pretrained(model, {"name": "resnet18"}, "imagenet", log=quiet)
+    msg = str(e.value)
+    assert "resnet18-f37072fd.pth" in msg  # which file
+    assert str(tmp_path / "torch" / "hub" / "checkpoints") in msg  # where to put it
+    assert "https://download.pytorch.org/models/resnet18-f37072fd.pth" in msg and "--weights" in msg  # how
+    assert "\n" not in msg
+
+
+def test_weights_that_do_not_fit_are_refused(resnet_files, tmp_path):
+    _, d = resnet_files
+    model = create_model("mobilenet_v3_small", (3, 32, 32), 2)
+    with pytest.raises(WeightsError, match="does not hold this backbone's weights"):
+        load_pretrained(model, {"name": "mobilenet_v3_small"}, str(d / "resnet18.pth"), log=quiet)
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match="not a state dict"):
+        load_pretrained(model, {"name": "mobilenet_v3_small"}, str(junk), log=quiet)
+    with pytest.raises(WeightsError, match="no such file"):
+        load_pretrained(model, {"name": "mobilenet_v3_small"}, str(tmp_path / "absent.pth"), log=quiet)
+
+
+# ------------------------------------------------------------------ freezing
+
+
+def tiny_images(n=32, size=32, classes=2, seed=0) -> ImageTensors:
+    """Learnable colour images: each class has its own tint under noise."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % classes
+    images = torch.randint(0, 120, (n, 3, size, size), generator=g, dtype=torch.uint8)
+    images[torch.arange(n), labels] += 100
+    return ImageTensors(images, labels)
+
+
+def tiny_data(augment=None) -> ClassificationData:
+    train, val, test = tiny_images(32), tiny_images(16, seed=1), tiny_images(16, seed=2)
+    return ClassificationData("tiny", train, val, test, ["a", "b"], Normalize.fit(train.images), "hand-made",
+                              augment=augment)
+
+
+def test_frozen_parameters_and_batchnorm_statistics_do_not_move(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("resnet18", (3, 32, 32), 2)
+    model.freeze(unfreeze_last=2)  # the last two residual blocks train, with the head
+    units = model.units()
+    frozen_names = {n for u in units[:-2] for n, _ in _named(model, u)}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    cfg = resolve_config({"data": {"name": "x"}, "model": {"name": "y"}, "optim": {"name": "adam", "lr": 0.01},
+                          "train": {"epochs": 1, "batch_size": 8}}, lambda n: {}, lambda n: {})
+    fit(model, tiny_data(), cfg, Paths(tmp_path / "c.pt", tmp_path / "w.safetensors", tmp_path / "h.csv"),
+        log=quiet, progress=False, params=model.param_groups(0.01, 0.01))
+
+    after = model.state_dict()
+    frozen_bn = [k for k in frozen_names if "running_" in k]
+    assert frozen_bn and all(torch.equal(before[k], after[k]) for k in frozen_bn)
+    assert all(torch.equal(before[k], after[k]) for k in frozen_names)  # weights, biases, statistics
+    trained = [k for k in before if k.startswith("base.layer4.1.") or k.startswith("head.")]
+    assert all(not torch.equal(before[k], after[k]) for k in trained if "num_batches" not in k)
+    model.train()
+    assert not model.base.bn1.training and model.base.layer4[1].bn1.training  # frozen BatchNorm stays in eval mode
+
+
+def _named(model, unit):
+    ids = {id(p) for p in list(unit.parameters()) + list(unit.buffers())}
+    return [(n, t) for n, t in list(model.named_parameters()) + list(model.named_buffers()) if id(t) in ids]
+
+
+def test_units_follow_keras_layers():
+    # the seed's "unfreeze VGG16's last 15 layers" counts convolutions and poolings: 13 + 5 = 18
+    assert len(create_model("vgg16", (3, 32, 32), 2).units()) == 18
+    model = create_model("vgg16_bn", (3, 32, 32), 2)
+    model.freeze(unfreeze_last=15)
+    block1_conv1, block2_conv1 = model.base.features[0], model.base.features[7]  # conv, BN, ReLU, conv, BN, ReLU, pool
+    assert not block1_conv1.weight.requires_grad and block2_conv1.weight.requires_grad
+
+
+# ------------------------------------------------------------------ feature cache
+
+
+def test_cached_features_equal_recomputed_ones():
+    torch.manual_seed(0)
+    model = create_model("vgg_small_cifar", (3, 32, 32), 2, channels=(8, 16), convs_per_block=1).eval()
+    data = tiny_data(augment=seed_augment(rotation=20, shift=0.1, zoom=0.1, flip=True))
+
+    first, hit = cached_features(model, data, "train", view=0, log=quiet)
+    again, hit_again = cached_features(model, data, "train", view=0, log=quiet)
+    assert not hit and hit_again
+    with torch.no_grad():
+        direct = model.features(data.normalize(data.train.images))
+    assert torch.allclose(again, direct, atol=1e-5) and torch.equal(first, again)
+
+    view, _ = cached_features(model, data, "train", view=1, seed=3, log=quiet)
+    cached_view, hit = cached_features(model, data, "train", view=1, seed=3, log=quiet)
+    recomputed = compute_features(model, data, "train", view=1, seed=3)
+    assert hit and torch.equal(view, cached_view) and torch.allclose(cached_view, recomputed, atol=1e-5)
+    assert not torch.allclose(view, first)  # an augmented view is another view
+
+    with torch.no_grad():  # other weights: other features, never the cached ones
+        model.base[0].weight.add_(1)
+    changed, hit = cached_features(model, data, "train", view=0, log=quiet)
+    assert not hit and not torch.allclose(changed, first)
+
+
+# ------------------------------------------------------------------ whole runs
+
+
+def make_folder(root, n=24, size=40, classes=("cat", "dog")):
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            a = rng.integers(0, 120, (size + i % 5, size, 3)).astype(np.uint8)
+            a[..., c] += 100
+            Image.fromarray(a).save(root / name / f"{i}.{'png' if i % 2 else 'jpg'}")
+    return root
+
+
+TINY = ["--set", "model.name=vgg_small_cifar", "model.channels=8,16", "model.convs_per_block=1", "data.name=image_folder",
+        "data.size=32", "data.flip=true", "train.epochs=2", "train.batch_size=8", "transfer.finetune_epochs=1", "transfer.unfreeze=2"]
+
+
+def run_cli(args, capsys):
+    code = cli.main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_scratch_then_features_and_finetune_from_that_run_then_predict(tmp_path, capsys):
+    folder = make_folder(tmp_path / "pets")
+    scratch = tmp_path / "scratch"
+    code, _, err = run_cli(["run", "catsdogs-cifar-scratch", "--out", str(scratch), "--no-progress", *TINY,
+                            f"data.path={folder}"], capsys)
+    assert code == 0, err
+    finetune = tmp_path / "finetune"
+    code, out, err = run_cli(["run", "catsdogs-cifar-finetune", "--out", str(finetune), "--no-progress",
+                              "--weights", str(scratch), *TINY, f"data.path={folder}", "transfer.views=2"], capsys)
+    assert code == 0, err
+    m = json.loads((finetune / "metrics.json").read_text())
+    assert set(m["val"]) == {"accuracy", "loss"} and {"accuracy", "loss", "per_class"} <= set(m["test"])
+    assert [s["stage"] for s in m["transfer"]["stages"]] == ["head", "finetune"]
+    assert m["transfer"]["weights"] == str(scratch)
+    assert m["test"]["accuracy"] >= 0.9  # tinted images: the head learns them at once
+    assert (finetune / "plots" / "curves.png").exists() and (finetune / "history.csv").exists()
+
+    code, out, err = run_cli(["predict", str(finetune), str(folder / "dog" / "3.png"), "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["top"][0]["class"] == "dog"
+
+    # a backbone of other options is refused, naming the difference
+    code, _, err = run_cli(["run", "catsdogs-cifar-features", "--out", str(tmp_path / "bad"), "--weights", str(scratch),
+                            *TINY, f"data.path={folder}", "model.channels=8,32"], capsys)
+    assert code == 2 and "model.channels" in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_imagenet_weights_end_the_run_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    folder = make_folder(tmp_path / "pets", n=4)
+    code, _, err = run_cli(["run", "catsdogs-vgg16-features", "--out", str(tmp_path / "r"), "--set",
+                            "data.name=image_folder", f"data.path={folder}"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "vgg16-397923af.pth" in err and "download.pytorch.org" in err
+    assert not (tmp_path / "r" / "metrics.json").exists()
+
+
+def test_streamed_folder_gives_the_features_of_the_in_memory_one(tmp_path):
+    folder = make_folder(tmp_path / "pets", n=10)
+    from deepstudy.data import DataContext, load_dataset
+
+    ctx = DataContext(root=tmp_path, log=quiet)
+    memory = load_dataset("image_folder", ctx, path=str(folder), size=32)
+    streamed = load_dataset("image_folder", ctx, path=str(folder), size=32, memory_mb=0)
+    assert type(streamed).__name__ == "StreamingImageData"
+    streamed.normalize = memory.normalize
+    torch.manual_seed(0)
+    model = create_model("vgg_small_cifar", (3, 32, 32), 2, channels=(8,), convs_per_block=1).eval()
+    for split in ("train", "val", "test"):
+        assert torch.equal(streamed.labels(split), memory.labels(split))
+        assert torch.allclose(compute_features(model, streamed, split), compute_features(model, memory, split), atol=1e-5)
