@@ -1,19 +1,41 @@
 #!/usr/bin/env python
 """The transfer-learning proof as a table, from finished run directories (nothing typed by hand):
 
-    python tools/transfer_table.py runs/cifar8-vgg-small-* runs/catsdogs-cifar-*
+    python tools/transfer_table.py [--readme] runs/cifar8-vgg-small-* runs/catsdogs-cifar-*
 
 Prints Markdown: each run's test and validation accuracy, what it trained, its wall time, and
-each transfer run's margin over the from-scratch run.  The README's table between
-`<!-- transfer:start -->` and `<!-- transfer:end -->` is this output.
+each transfer run's margin over the from-scratch run.  With --readme, also writes it into the
+README between `<!-- transfer:start -->` and `<!-- transfer:end -->`.
 """
 
+import contextlib
+import io
 import json
+import re
 import sys
 from pathlib import Path
 
+README = Path(__file__).resolve().parents[1] / "README.md"
 
-def main(paths: list[str]) -> int:
+
+def main(args: list[str]) -> int:
+    if args and args[0] == "--readme":
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            table(args[1:])
+        text = README.read_text(encoding="utf-8")
+        new, n = re.subn(r"(<!-- transfer:start -->\n).*?(<!-- transfer:end -->)",
+                         lambda m: m.group(1) + out.getvalue() + m.group(2), text, flags=re.S)
+        if n != 1:
+            print("README.md has no transfer markers", file=sys.stderr)
+            return 1
+        README.write_text(new, encoding="utf-8")
+        print(out.getvalue(), end="")
+        return 0
+    return table(args)
+
+
+def table(paths: list[str]) -> int:
     runs = []
     for p in paths:
         d = Path(p)

@@ -140,7 +140,7 @@ def write_prediction_grids(run: RunDir, probs: np.ndarray, true: np.ndarray, ima
     wrong = np.flatnonzero(pred != true)
     worst = wrong[np.argsort(-confidence[wrong], kind="stable")][:n_mistakes]
     if len(worst):
-        plots.save(plots.image_grid(split_images(data, "test", worst), true[worst].tolist(), pred[worst].tolist(),
+        plots.save(plots.image_grid(images[worst], true[worst].tolist(), pred[worst].tolist(),
                                     confidence[worst].tolist(), classes, "most confident mistakes"),
                    d / "confident_mistakes.png")
     write_csv(d / "confident_mistakes.csv", rows(worst.tolist()), ["index", "true", "predicted", "confidence"])
