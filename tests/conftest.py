@@ -99,13 +99,58 @@ def make_cifar_jpeg(root: Path, n_train: int = 120, n_test: int = 30, seed: int 
     return folder
 
 
+# Hand-made TREC: each coarse class has its own question pattern, so a model learns it at once.
+TREC_PATTERNS = {
+    "ABBR:exp": "What does {W} stand for ?", "DESC:def": "What is the meaning of {w} ?",
+    "ENTY:animal": "Which animal eats the {w} ?", "HUM:ind": "Who invented the {w} ?",
+    "LOC:city": "Where is the {w} museum ?", "NUM:count": "How many {w} are there in {w2} ?",
+}
+WORDS = ("bridge tower river violin comet glacier lantern harbor engine meadow orchard compass "
+         "falcon spire canyon beacon").split()
+
+
+def make_trec(root: Path, n_train: int = 1200, n_test: int = 200, seed: int = 0) -> Path:
+    """`trec/train_5500.label` and `trec/TREC_10.label` in the real format (not the real bytes)."""
+    folder = root / "trec"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    labels = sorted(TREC_PATTERNS)
+    for name, n in (("train_5500.label", n_train), ("TREC_10.label", n_test)):
+        lines = []
+        for _ in range(n):
+            label = labels[rng.integers(len(labels))]
+            w, w2 = rng.choice(WORDS, 2)
+            lines.append(f"{label} " + TREC_PATTERNS[label].format(w=w, w2=w2, W=w.upper()[:3]))
+        (folder / name).write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    return folder
+
+
+def make_shakespeare(root: Path, chars: int = 60_000, seed: int = 0) -> Path:
+    """`tinyshakespeare/input.txt`: speeches in the real file's layout, from a small word list."""
+    rng = np.random.default_rng(seed)
+    speakers = ["ROMEO", "JULIET", "MERCUTIO", "NURSE"]
+    words = "thou art my love and i am thine the night is sweet what light doth break".split()
+    parts, size = [], 0
+    while size < chars:
+        speech = f"{rng.choice(speakers)}:\n" + " ".join(rng.choice(words, rng.integers(4, 12))).capitalize() + ".\n\n"
+        parts.append(speech)
+        size += len(speech)
+    path = root / "tinyshakespeare" / "input.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(parts), encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def data_root(tmp_path) -> Path:
-    """A data root for recipe runs: the shared real data when present; else a folder with a
-    hand-made Fashion-MNIST and CIFAR-10 JPEG copy (MNIST then comes from the package)."""
-    if (SHARED / "FashionMNIST" / "raw").exists() and (SHARED / "cifar10-jpeg").exists():
+    """A data root for recipe runs: the shared real data when present; else a folder with
+    hand-made Fashion-MNIST, CIFAR-10 JPEG copy, TREC and tiny Shakespeare (MNIST then comes
+    from the package)."""
+    if all((SHARED / p).exists() for p in ("FashionMNIST/raw", "cifar10-jpeg", "trec", "tinyshakespeare/input.txt")):
         return SHARED
     root = tmp_path / "data"
     make_idx_family(root, "FashionMNIST")
     make_cifar_jpeg(root)
+    make_trec(root)
+    make_shakespeare(root)
     return root

@@ -4,8 +4,11 @@ parameter, no NaN, and a pinned parameter count (a silent architecture change fa
 import pytest
 import torch
 
+from deepstudy.data.text import TokenBatch
 from deepstudy.models import create_model, list_models, register_model
 from deepstudy.models.summary import format_summary, summarize
+
+VOCAB = 100  # text models: in_shape is (vocabulary size,)
 
 # name -> (input shape, parameters with default options, 10 classes)
 PINNED = {
@@ -22,7 +25,28 @@ PINNED = {
     "resnet50": ((3, 64, 64), 25_608_010),
     "mobilenet_v3_small": ((3, 64, 64), 1_519_658),
     "vgg_small_cifar": ((3, 32, 32), 814_570),
+    # Embedding(100, 128) + LSTM(128 -> 128) + Linear(128 -> 10)
+    "text_rnn": ((VOCAB,), 100 * 128 + 4 * 128 * (128 + 128 + 2) + 128 * 10 + 10),
+    # Embedding(100, 128) + 2 pre-norm layers (attention 4*128*128+4*128, FF 128-256-128, 2 LayerNorms) + final LayerNorm + Linear
+    "text_transformer": ((VOCAB,), 100 * 128 + 2 * (4 * 128 * 129 + 128 * 256 + 256 + 256 * 128 + 128 + 4 * 128)
+                         + 2 * 128 + 128 * 10 + 10),
+    # the seed's: Embedding(100, 32) + LSTM(32 -> 128) + Linear(128 -> 10)
+    "char_lstm": ((VOCAB,), 100 * 32 + 4 * 128 * (32 + 128 + 2) + 128 * 10 + 10),
 }
+TEXT_MODELS = {"text_rnn", "text_transformer"}
+LANGUAGE_MODELS = {"char_lstm"}
+
+
+def example_input(name, in_shape, batch=4):
+    """What the model reads: images, (token ids, lengths) for text, a window of ids for a language model."""
+    if name in TEXT_MODELS:
+        lengths = torch.tensor([7, 3, 5, 1][:batch])
+        ids = torch.randint(2, in_shape[0], (batch, 7))
+        ids[torch.arange(7) >= lengths.unsqueeze(1)] = 0  # <pad> after each sequence
+        return TokenBatch(ids, lengths)
+    if name in LANGUAGE_MODELS:
+        return torch.randint(0, in_shape[0], (batch, 9))
+    return torch.randn(batch, *in_shape)
 
 VARIANTS = [
     ("mlp", {"hidden": (64, 32), "activation": "gelu", "batch_norm": True, "dropout": 0.2}),
@@ -33,6 +57,11 @@ VARIANTS = [
     ("rnn_rows", {"cell": "rnn"}),
     ("rnn_rows", {"cell": "gru", "layers": 2, "dropout": 0.1}),
     ("rnn_rows", {"cell": "lstm", "bidirectional": True}),
+    ("text_rnn", {"cell": "rnn", "bidirectional": True}),
+    ("text_rnn", {"cell": "gru", "layers": 2, "pooling": "attention"}),
+    ("text_rnn", {"cell": "lstm", "bidirectional": True, "pooling": "attention", "embed_dim": 16, "hidden": 8}),
+    ("text_transformer", {"dim": 32, "heads": 2, "layers": 1, "ff_dim": 64}),
+    ("char_lstm", {"hidden": 64, "layers": 2, "dropout": 0.3}),
 ]
 
 
@@ -40,12 +69,17 @@ def test_every_model_is_pinned():
     assert set(list_models()) == set(PINNED), "a new model needs its parameter count pinned here"
 
 
-def check_forward_backward(model, in_shape, num_classes=10, batch=4):
+def check_forward_backward(model, in_shape, num_classes=10, batch=4, name=""):
     torch.manual_seed(0)
     model.train()
-    x = torch.randn(batch, *in_shape)
+    x = example_input(name, in_shape, batch)
     out = model(x)
-    assert out.shape == (batch, num_classes)
+    if name in LANGUAGE_MODELS:  # (logits at every position, state)
+        out = out[0]
+        assert out.shape == (batch, x.shape[1], num_classes)
+        out = out.flatten(0, 1)
+    else:
+        assert out.shape == (batch, num_classes)
     assert torch.isfinite(out).all()
     out.logsumexp(1).mean().backward()
     for name, p in model.named_parameters():
@@ -59,12 +93,13 @@ def test_registered_model(name):
     in_shape, count = PINNED[name]
     model = create_model(name, in_shape, 10)
     assert sum(p.numel() for p in model.parameters()) == count
-    check_forward_backward(model, in_shape)
+    check_forward_backward(model, in_shape, name=name)
 
 
 @pytest.mark.parametrize("name, options", VARIANTS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(VARIANTS)])
 def test_model_options(name, options):
-    check_forward_backward(create_model(name, (1, 28, 28), 10, **options), (1, 28, 28))
+    in_shape = PINNED[name][0]
+    check_forward_backward(create_model(name, in_shape, 10, **options), in_shape, name=name)
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn_simple", "lenet5", "rnn_rows"])

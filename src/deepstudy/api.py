@@ -4,6 +4,7 @@
     r = run("lenet5-mnist", epochs=2)
     r.metrics["test"]["accuracy"], r.history, r.run_dir
     r.plot_curves(); r.plot_confusion(normalized=True); r.plot_predictions(); r.plot_mistakes()
+    run("shakespeare-char-lstm").generate("ROMEO:", length=300, temperature=0.5)
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ class Result:
         if not rows:
             raise UserError(f"{csv_name} is empty: nothing to show")
         classes = self.config["data"]["classes"]
+        lookup = {c: i for i, c in enumerate(classes)}
+        if "text" in rows[0]:  # a text run's table holds the questions themselves
+            return plots.text_table([str(r["text"]) for r in rows], [lookup[str(r["true"])] for r in rows],
+                                    [lookup[str(r["predicted"])] for r in rows], [r["confidence"] for r in rows],
+                                    classes, title)
         root = RunDir(self.run_dir).data_root()
         task = runner(self.config["task"])
         index = [r["index"] for r in rows]
@@ -71,7 +77,6 @@ class Result:
         else:
             data = build_data(self.config["config"], root, torch.device("cpu"), log=lambda m: None)
             images = split_images(data, "test", torch.tensor(index))
-        lookup = {c: i for i, c in enumerate(classes)}
         return plots.image_grid(images, [lookup[str(r["true"])] for r in rows], [lookup[str(r["predicted"])] for r in rows],
                                 [r["confidence"] for r in rows], classes, title)
 
@@ -90,6 +95,15 @@ class Result:
             raise UserError(f"a {self.config['task']} run does not forecast")
         run = RunDir(self.run_dir)
         return task.forecast(run, steps, run.data_root(data_dir))
+
+    def generate(self, prompt: str = "", length: int = 500, temperature: float = 0.8, top_k: int = 0,
+                 seed: int = 0) -> str:
+        """A language-model run's continuation of `prompt` (as `deepstudy generate`)."""
+        from .tasks import runner as _runner
+        task = _runner(self.config["task"])
+        if not hasattr(task, "generate"):
+            raise UserError(f"{self.run_dir} holds a {self.config['task']} run, not a language model")
+        return task.generate(RunDir(self.run_dir), prompt, length, temperature, top_k, seed)
 
     def load_model(self, device="cpu"):
         """The trained model (the weights chosen on validation), in eval mode."""

@@ -41,7 +41,8 @@ def catalog_rows(pattern: str = "*") -> list[dict]:
                      if r.seed else "—"),
             "published": format_metric(r.metric, r.published.value) if r.published else "—",
             "published_source": r.published.source if r.published else "",
-            "measured": (format_metric(r.metric, ours.get(f"{r.metric_split}_{r.metric}")) + _beside(r.metric, ours)
+            "measured": (format_metric(r.metric, ours.get(f"{r.metric_split}_{r.metric}"))
+                         + (f" ({r.metric_split})" if r.metric_split != "test" else "") + _beside(r.metric, ours)
                          if ours else "not yet run"),
             "measured_on": (f"{best_tier} tier, {ours['minutes']:.1f} min, {ours['hardware']}, {ours['date']}"
                             + (f", {ours['data_note']}" if ours.get("data_note") else "")) if ours else "",

@@ -5,7 +5,8 @@
                        [--set key=value ...] [--data-dir DIR] [--out DIR] [--device cpu|cuda]
                        [--weights PATH] [--resume] [--summary]
     deepstudy eval RUN_DIR [--split val|test]
-    deepstudy predict RUN_DIR FILE... [--json]
+    deepstudy predict RUN_DIR FILE_OR_TEXT... [--json] [--top K]
+    deepstudy generate RUN_DIR [--prompt TEXT] [--length N] [--temperature T] [--top-k K] [--seed N]
     deepstudy forecast RUN_DIR [--steps N] [--json]
     deepstudy gradcheck [--seed N]
 
@@ -63,13 +64,24 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--data-dir")
     e.add_argument("--device")
 
-    pr = sub.add_parser("predict", help="classify image files with a run's model")
+    pr = sub.add_parser("predict", help="classify image files (or, with a text run, sentences) with a run's model")
     pr.add_argument("run_dir")
-    pr.add_argument("files", nargs="+", metavar="FILE",
-                    help="image files; for scratch-linreg temperatures in Celsius, for scratch-mlp-toy points x,y")
+    pr.add_argument("files", nargs="+", metavar="FILE_OR_TEXT",
+                    help="image files; for a text run, the sentences themselves, e.g. \"Who wrote Hamlet?\"; "
+                         "for scratch-linreg temperatures in Celsius, for scratch-mlp-toy points x,y")
     pr.add_argument("--json", action="store_true", help="one JSON object per line")
     pr.add_argument("--top", type=int, default=3)
     pr.add_argument("--device")
+
+    g = sub.add_parser("generate", help="sample text from a language-model run")
+    g.add_argument("run_dir")
+    g.add_argument("--prompt", default="", help="the text to continue (default: a line break)")
+    g.add_argument("--length", type=int, default=500, help="characters to generate (default 500)")
+    g.add_argument("--temperature", type=float, default=0.8,
+                   help="below 1: safer, repetitive; above 1: wilder (default 0.8)")
+    g.add_argument("--top-k", type=int, default=0, help="sample only among the K likeliest characters (0: all)")
+    g.add_argument("--seed", type=int, default=0, help="the same seed gives the same text")
+    g.add_argument("--device")
 
     fc = sub.add_parser("forecast", help="forecast past the end of a forecasting run's series")
     fc.add_argument("run_dir")
@@ -89,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else 2
     try:
         return {"list": cmd_list, "run": cmd_run, "eval": cmd_eval, "predict": cmd_predict,
-                "forecast": cmd_forecast, "gradcheck": cmd_gradcheck}[args.command](args)
+                "generate": cmd_generate, "forecast": cmd_forecast, "gradcheck": cmd_gradcheck}[args.command](args)
     except UserError as e:
         print(f"deepstudy: error: {e}", file=sys.stderr)
         return 2
@@ -138,10 +150,16 @@ def cmd_eval(args) -> int:
     if hasattr(task, "format_evaluation"):  # a task whose numbers are not accuracy and loss
         print(task.format_evaluation(saved["recipe"], out))
         return 0
-    what = "images" if "images" in out else "examples"
     numbers = [f"accuracy {100 * out['accuracy']:.2f}%"] if "accuracy" in out else []
     numbers += [f"{k} {out[k]:.4f}" for k in ("loss", "rmse", "mae") if k in out]
-    print(f"{saved['recipe']} {args.split}: {'  '.join(numbers)}  ({out[what]:,} {what})")
+    if "bpc" in out:  # a language model
+        numbers.append(f"({out['bpc']:.3f} bits/char)")
+    if "count" in out:
+        size = f"{out['count']:,} {out['unit']}"
+    else:
+        what = "images" if "images" in out else "examples"
+        size = f"{out[what]:,} {what}"
+    print(f"{saved['recipe']} {args.split}: {'  '.join(numbers)}  ({size})")
     return 0
 
 
@@ -156,9 +174,24 @@ def cmd_predict(args) -> int:
             print(json.dumps(item))
         elif "top" in item:
             ranked = "  ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in item["top"])
-            print(f"{item['file']}: {ranked}")
+            print(f"{item['file']}: {ranked}" if "file" in item else f"{item['text']}  ->  {ranked}")
         else:  # a number (regression)
             print(f"{item['file']}: {item['value']:.4f} {item.get('unit', '')}".rstrip())
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from .errors import ConfigError
+    from .rundir import RunDir
+    from .tasks import runner
+    run = RunDir.open(args.run_dir)
+    saved = run.read_config()
+    task = runner(saved["task"])
+    if not hasattr(task, "generate"):
+        raise ConfigError(f"{run.path} holds a {saved['task']} run; generate needs a language model "
+                          f"(e.g. deepstudy run shakespeare-char-lstm)")
+    text = task.generate(run, args.prompt, args.length, args.temperature, args.top_k, args.seed, _device(args.device))
+    print(args.prompt + text)
     return 0
 
 

@@ -6,6 +6,8 @@
     model.safetensors the weights selected on validation
     checkpoint.pt     the full training state of the last epoch (torch.load(weights_only=True))
     summary.txt       the model's layer table, parameter counts and FLOPs
+    vocab.json        text runs: the vocabulary built on the training split, in index order
+    samples.txt       language models: text sampled at several temperatures (and samples.json)
     plots/            PNGs, each beside the CSV/JSON of the numbers it shows
 """
 
@@ -30,6 +32,8 @@ class RunDir:
     weights = property(lambda self: self.path / "model.safetensors")
     checkpoint = property(lambda self: self.path / "checkpoint.pt")
     summary = property(lambda self: self.path / "summary.txt")
+    vocab = property(lambda self: self.path / "vocab.json")  # text runs: tokens in index order
+    samples = property(lambda self: self.path / "samples.txt")  # language models: generated text
     plots = property(lambda self: self.path / "plots")
 
     def __repr__(self):

@@ -67,6 +67,9 @@ class DataContext:
     seed: int = 0
     device: "torch.device" = field(default_factory=_cpu)
     log: Callable[[str], None] = print
+    # A finished run's vocabulary (tokens in index order, from its vocab.json): text datasets
+    # use it instead of building one, so eval and resume feed the model the ids it learned.
+    vocab: list[str] | None = None
 
 
 @dataclass
@@ -87,6 +90,8 @@ class ClassificationData:
     preprocess: str = "fit"  # how `predict` turns a user's image into an input: digits | fit | crop
     augment: Callable | None = None  # uint8 batch, generator -> uint8 batch (training only)
     note: str = ""  # a caveat every result made from this data must carry (e.g. "JPEG copy")
+    unit = "images"  # what one example is called in messages
+    vocab = None  # images have no vocabulary to save with the run (text data has one)
 
     def train_batches(self, batch_size: int, generator: torch.Generator, channels_last: bool = False):
         """Shuffled, augmented, normalised (x, y) batches of the training split."""
@@ -108,6 +113,10 @@ class ClassificationData:
     @property
     def in_shape(self) -> tuple[int, ...]:
         return tuple(self.train.images.shape[1:])
+
+    def example_input(self) -> torch.Tensor:
+        """One input of the model's shape, for the model summary."""
+        return torch.zeros((1, *self.in_shape), device=self.train.images.device)
 
     def info(self) -> dict:
         """Everything `eval` and `predict` need to rebuild inputs, as plain JSON."""

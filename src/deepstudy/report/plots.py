@@ -115,8 +115,9 @@ def image_grid(images: np.ndarray, true: Sequence[int], pred: Sequence[int], con
     return fig
 
 
-def class_distribution(counts: dict[str, Sequence[int]], classes: Sequence[str], title: str = "") -> Figure:
-    """Images per class in each split: grouped bars, and a pie of the training split."""
+def class_distribution(counts: dict[str, Sequence[int]], classes: Sequence[str], title: str = "",
+                       unit: str = "images") -> Figure:
+    """Examples per class in each split: grouped bars, and a pie of the training split."""
     fig = Figure(figsize=(12, 4), layout="constrained")
     bar_ax, pie_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
     k, splits = len(classes), list(counts)
@@ -125,7 +126,7 @@ def class_distribution(counts: dict[str, Sequence[int]], classes: Sequence[str],
     for i, split in enumerate(splits):
         bar_ax.bar(x + (i - (len(splits) - 1) / 2) * width, counts[split], width, label=split)
     bar_ax.set_xticks(x, classes, rotation=45 if max(map(len, classes)) > 2 else 0, ha="right" if max(map(len, classes)) > 2 else "center")
-    bar_ax.set_ylabel("images")
+    bar_ax.set_ylabel(unit)
     bar_ax.legend()
     bar_ax.grid(axis="y", alpha=0.3)
     first = splits[0]
@@ -290,4 +291,28 @@ def decision_boundary(xs: np.ndarray, ys: np.ndarray, prob: np.ndarray, points: 
     ax.set_ylabel("y")
     ax.legend(loc="upper right")
     ax.set_title(title or "decision boundary")
+    return fig
+
+
+def text_table(texts: Sequence[str], true: Sequence[int], pred: Sequence[int], confidence: Sequence[float],
+               classes: Sequence[str], title: str = "", width: int = 80) -> Figure:
+    """The text counterpart of image_grid: one row per example with the text, the predicted
+    class and its confidence, and the true class; mistakes in red."""
+    n = len(texts)
+    fig = Figure(figsize=(11, 0.26 * (n + 1) + 0.6), layout="constrained")
+    ax = fig.subplots()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(n + 0.5, -0.8)
+    ax.axis("off")
+    columns = (0.0, 0.72, 0.88)
+    for x, head in zip(columns, ("text", "predicted", "true")):
+        ax.text(x, -0.4, head, fontsize=9, fontweight="bold", va="center")
+    for i, (text, t, p, c) in enumerate(zip(texts, true, pred, confidence)):
+        color = RIGHT if t == p else MISTAKE
+        shown = text if len(text) <= width else text[:width - 1] + "…"
+        ax.text(columns[0], i + 0.5, shown, fontsize=8, va="center", family="monospace")
+        ax.text(columns[1], i + 0.5, f"{classes[p]} {100 * c:.0f}%", fontsize=8, va="center", color=color)
+        ax.text(columns[2], i + 0.5, classes[t], fontsize=8, va="center", color="black" if t == p else MISTAKE)
+    if title:
+        ax.set_title(title)
     return fig

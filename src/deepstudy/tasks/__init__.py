@@ -44,11 +44,12 @@ class RunContext:
     meta: dict = field(default_factory=dict)  # command line, start time: copied into config.json
 
 
-def build_data(cfg: dict, data_root, device, log=print):
-    """The dataset a resolved config names, with its `data.*` options."""
+def build_data(cfg: dict, data_root, device, log=print, vocab: list[str] | None = None):
+    """The dataset a resolved config names, with its `data.*` options; `vocab`: a finished text
+    run's vocabulary (its vocab.json), so the ids are the ones its model learned."""
     from ..data import DataContext, load_dataset
     options = {k: v for k, v in cfg["data"].items() if k != "name"}
-    ctx = DataContext(root=data_root, seed=cfg["train"]["seed"], device=device, log=log)
+    ctx = DataContext(root=data_root, seed=cfg["train"]["seed"], device=device, log=log, vocab=vocab)
     return load_dataset(cfg["data"]["name"], ctx, **options)
 
 

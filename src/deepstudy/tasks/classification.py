@@ -1,5 +1,10 @@
-"""Image classification: load the data, build the model, run the training loop, then evaluate
-the validation-selected weights once on the test set and write the report."""
+"""Classification of images or of text: load the data, build the model, run the training loop,
+then evaluate the validation-selected weights once on the test set and write the report.
+
+Images and text share everything but three things, each in one place below: what an example
+looks like in the report (an image grid, or a table of questions), how `predict` reads a
+user's input (an image file, or a sentence), and the vocabulary a text run saves beside its
+weights (vocab.json), which eval and predict read back."""
 
 from __future__ import annotations
 
@@ -8,10 +13,11 @@ import time
 import numpy as np
 import torch
 
-from ..data import ClassificationData
 from ..data.images import load_image
 from ..data.tensors import Normalize
-from ..io import write_csv, write_json, write_text
+from ..data.text import TextClassificationData, Vocab, encode_texts
+from ..errors import RunDirError, UserError
+from ..io import read_json, write_csv, write_json, write_text
 from ..models.summary import format_summary, summarize
 from ..report import plots
 from ..rundir import RunDir, hardware, versions
@@ -21,14 +27,27 @@ from ..train.metrics import classification_report
 from . import RunContext, build_data, build_model  # noqa: F401  (api.py imports build_data from here)
 
 
+def saved_vocab(run: RunDir) -> list[str] | None:
+    """The tokens of a text run's vocab.json (None for image runs)."""
+    if not run.vocab.is_file():
+        return None
+    try:
+        return list(read_json(run.vocab)["tokens"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise RunDirError(f"{run.vocab} is damaged ({type(e).__name__}: {e})") from None
+
+
 def train(ctx: RunContext) -> dict:
     started = time.time()
     cfg, run, log = ctx.cfg, ctx.run, ctx.log
     torch.manual_seed(cfg["train"]["seed"])  # the model's initial weights
-    data = build_data(cfg, ctx.data_root, ctx.device, log)
+    data = build_data(cfg, ctx.data_root, ctx.device, log, vocab=saved_vocab(run) if ctx.resume else None)
     model = build_model(cfg, data.in_shape, len(data.classes)).to(ctx.device)
 
-    info = summarize(model, data.in_shape, ctx.device)
+    # text: one real question (token ids and length); images: a zero image of in_shape will do
+    example = data.example_input() if hasattr(data, "example_input") else None
+    info = summarize(model, data.in_shape, ctx.device, example=example)
+    unit = getattr(data, "unit", "images")
     title = f"{ctx.recipe.name}: {cfg['model']['name']} on {data.name}"
     write_text(run.summary, format_summary(info, title))
     if ctx.show_summary:
@@ -41,9 +60,11 @@ def train(ctx: RunContext) -> dict:
             "device": str(ctx.device), "data_root": str(ctx.data_root), "hardware": hardware(), "versions": versions(),
             **ctx.meta,
         })
-    log(f"{ctx.recipe.name} ({ctx.tier} tier) on {ctx.device}: {len(data.train):,} training / {len(data.val):,} "
-        f"validation / {len(data.test):,} test images from {data.source}; "
-        f"{info['trainable']:,} parameters, {info['flops'] / 1e6:.2f} MFLOPs per image")
+        if getattr(data, "vocab", None) is not None:
+            write_json(run.vocab, {"tokens": list(data.vocab.tokens)})
+    log(f"{ctx.recipe.name} ({ctx.tier} tier) on {ctx.device}: {data.size('train'):,} training / "
+        f"{data.size('val'):,} validation / {data.size('test'):,} test {unit} from {data.source}; "
+        f"{info['trainable']:,} parameters, {info['flops'] / 1e6:.2f} MFLOPs per {unit[:-1]}")
 
     result = fit(model, data, cfg, Paths(run.checkpoint, run.weights, run.history),
                  resume=ctx.resume, log=log, progress=ctx.progress)
@@ -81,16 +102,19 @@ def headline(recipe, metrics: dict) -> str:
     return parts[0] + ("  |  " + "  |  ".join(parts[1:]) if len(parts) > 1 else "")
 
 
-def write_plots(run: RunDir, history: list[dict], report: dict, data: ClassificationData, logits: torch.Tensor,
+def write_plots(run: RunDir, history: list[dict], report: dict, data, logits: torch.Tensor,
                 n_grid: int = 32, n_mistakes: int = 24) -> None:
     classes = data.classes
     write_curves(run, history)
     write_confusion(run, report["confusion_matrix"], classes)
     probs = torch.softmax(logits.float(), 1).cpu().numpy()
-    write_prediction_grids(run, probs, data.labels("test").cpu().numpy(), _SplitImages(data, "test"), classes,
-                           n_grid, n_mistakes)
+    true = data.labels("test").cpu().numpy()
+    if isinstance(data, TextClassificationData):
+        write_prediction_tables(run, probs, true, data.test.texts, classes, n_grid, n_mistakes)
+    else:
+        write_prediction_grids(run, probs, true, _SplitImages(data, "test"), classes, n_grid, n_mistakes)
     counts = {s: torch.bincount(data.labels(s).cpu(), minlength=len(classes)).tolist() for s in ("train", "val", "test")}
-    write_class_distribution(run, counts, classes)
+    write_class_distribution(run, counts, classes, unit=getattr(data, "unit", "images"))
 
 
 class _SplitImages:
@@ -125,29 +149,48 @@ def write_prediction_grids(run: RunDir, probs: np.ndarray, true: np.ndarray, ima
                            n_grid: int = 32, n_mistakes: int = 24) -> None:
     """The first test images with their predictions, and the most confident mistakes.
     probs: N x classes; true: N labels; images: N x C x H x W uint8."""
+    def figure(index, t, p, c, title):
+        return plots.image_grid(images[index], t, p, c, classes, title)
+    _write_predictions(run, probs, true, classes, figure, n_grid, n_mistakes)
+
+
+def write_prediction_tables(run: RunDir, probs: np.ndarray, true: np.ndarray, texts: list[str], classes: list[str],
+                            n_grid: int = 32, n_mistakes: int = 24) -> None:
+    """The text counterpart of the grids: tables of test questions with their predictions
+    (the CSVs carry the questions too)."""
+    def figure(index, t, p, c, title):
+        return plots.text_table([texts[i] for i in index], t, p, c, classes, title)
+    _write_predictions(run, probs, true, classes, figure, n_grid, n_mistakes, texts)
+
+
+def _write_predictions(run: RunDir, probs: np.ndarray, true: np.ndarray, classes: list[str], figure, n_grid: int,
+                       n_mistakes: int, texts: list[str] | None = None) -> None:
     d = run.plots
     confidence, pred = probs.max(1), probs.argmax(1)
+    fields = ["index", "true", "predicted", "confidence"] + (["text"] if texts is not None else [])
 
     def rows(index):
         return [{"index": int(i), "true": classes[true[i]], "predicted": classes[pred[i]],
-                 "confidence": round(float(confidence[i]), 6)} for i in index]
+                 "confidence": round(float(confidence[i]), 6), **({"text": texts[i]} if texts is not None else {})}
+                for i in index]
+
+    def show(index, title):
+        return figure(index, true[index].tolist(), pred[index].tolist(), confidence[index].tolist(), title)
 
     grid = np.arange(min(n_grid, len(true)))
-    plots.save(plots.image_grid(images[grid], true[grid].tolist(), pred[grid].tolist(), confidence[grid].tolist(),
-                                classes, "test predictions (red: mistakes)"), d / "predictions.png")
-    write_csv(d / "predictions.csv", rows(grid.tolist()), ["index", "true", "predicted", "confidence"])
+    plots.save(show(grid, "test predictions (red: mistakes)"), d / "predictions.png")
+    write_csv(d / "predictions.csv", rows(grid.tolist()), fields)
 
     wrong = np.flatnonzero(pred != true)
     worst = wrong[np.argsort(-confidence[wrong], kind="stable")][:n_mistakes]
     if len(worst):
-        plots.save(plots.image_grid(images[worst], true[worst].tolist(), pred[worst].tolist(),
-                                    confidence[worst].tolist(), classes, "most confident mistakes"),
-                   d / "confident_mistakes.png")
-    write_csv(d / "confident_mistakes.csv", rows(worst.tolist()), ["index", "true", "predicted", "confidence"])
+        plots.save(show(worst, "most confident mistakes"), d / "confident_mistakes.png")
+    write_csv(d / "confident_mistakes.csv", rows(worst.tolist()), fields)
 
 
-def write_class_distribution(run: RunDir, counts: dict[str, list[int]], classes: list[str]) -> None:
-    plots.save(plots.class_distribution(counts, classes), run.plots / "class_distribution.png")
+def write_class_distribution(run: RunDir, counts: dict[str, list[int]], classes: list[str],
+                             unit: str = "images") -> None:
+    plots.save(plots.class_distribution(counts, classes, unit=unit), run.plots / "class_distribution.png")
     write_json(run.plots / "class_distribution.json", {"classes": classes, **counts})
 
 
@@ -171,23 +214,29 @@ def load_model(run: RunDir, device="cpu") -> tuple[torch.nn.Module, dict]:
 
 def evaluate(run: RunDir, split: str, data_root, device, log=print) -> dict:
     model, saved = load_model(run, device)
-    return evaluate_model(model, saved, split, data_root, device, log)
+    return evaluate_model(model, saved, split, data_root, device, log, vocab=saved_vocab(run))
 
 
-def evaluate_model(model: torch.nn.Module, saved: dict, split: str, data_root, device, log=print) -> dict:
-    """A finished run's model (from any classification-like task) on one split of its data."""
-    data = build_data(saved["config"], data_root, device, log)
-    # the inputs the model was trained on: the run's own normalisation (a pretrained backbone's
-    # may differ from the statistics the dataset would fit)
-    data.normalize = Normalize(tuple(saved["data"]["mean"]), tuple(saved["data"]["std"]))
+def evaluate_model(model: torch.nn.Module, saved: dict, split: str, data_root, device, log=print,
+                   vocab: list[str] | None = None) -> dict:
+    """A finished run's model (from any classification-like task) on one split of its data;
+    `vocab`: a text run's own vocabulary (its vocab.json)."""
+    data = build_data(saved["config"], data_root, device, log, vocab=vocab)
+    if "mean" in saved["data"]:
+        # the inputs the model was trained on: the run's own normalisation (a pretrained backbone's
+        # may differ from the statistics the dataset would fit)
+        data.normalize = Normalize(tuple(saved["data"]["mean"]), tuple(saved["data"]["std"]))
     logits = predict_logits(model, data, split, saved["config"]["train"]["eval_batch_size"], uses_conv(model))
     report = classification_report(logits, data.labels(split), data.classes)
-    return {"split": split, "images": data.size(split), "accuracy": report["accuracy"], "loss": report["loss"],
-            "per_class": report["per_class"]}
+    return {"split": split, "count": data.size(split), "unit": getattr(data, "unit", "images"), "accuracy": report["accuracy"],
+            "loss": report["loss"], "per_class": report["per_class"]}
 
 
 def predict(run: RunDir, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
+    """Image runs read image files; text runs read the inputs themselves as sentences."""
     model, saved = load_model(run, device)
+    if saved["data"].get("kind") == "text":
+        return predict_texts(model, saved, saved_vocab(run), inputs, device, top)
     return predict_images(model, saved, inputs, device, top)
 
 
@@ -198,9 +247,27 @@ def predict_images(model: torch.nn.Module, saved: dict, inputs: list[str], devic
     normalize = Normalize(tuple(info["mean"]), tuple(info["std"]))
     x = torch.stack([load_image(f, info["in_shape"], info.get("preprocess", "fit"), info.get("via", 0))
                      for f in inputs]).to(device)
-    probs = torch.softmax(model(normalize(x)).float(), 1).cpu()
+    return top_classes(model(normalize(x)), inputs, "file", info["classes"], top)
+
+
+@torch.inference_mode()
+def predict_texts(model: torch.nn.Module, saved: dict, vocab: list[str] | None, inputs: list[str], device="cpu",
+                  top: int = 3) -> list[dict]:
+    """Top classes for sentences, tokenised as the training questions were and looked up in
+    the run's own vocabulary."""
+    if any(not t.strip() for t in inputs):
+        raise UserError("an empty text has no words to classify")
+    if not vocab:
+        raise RunDirError("a text run without vocab.json: its inputs cannot be encoded")
+    info = saved["data"]
+    logits = model(encode_texts(inputs, Vocab(vocab), info["tokenizer"]["lowercase"], device))
+    return top_classes(logits, inputs, "text", info["classes"], top)
+
+
+def top_classes(logits: torch.Tensor, inputs: list[str], key: str, classes: list[str], top: int) -> list[dict]:
+    probs = torch.softmax(logits.float(), 1).cpu()
     k = min(top, probs.shape[1])
     values, index = probs.topk(k, dim=1)
-    return [{"file": str(f), "top": [{"class": info["classes"][i], "probability": round(float(p), 6)}
-                                     for p, i in zip(values[n].tolist(), index[n].tolist())]}
+    return [{key: str(f), "top": [{"class": classes[i], "probability": round(float(p), 6)}
+                                  for p, i in zip(values[n].tolist(), index[n].tolist())]}
             for n, f in enumerate(inputs)]

@@ -61,3 +61,28 @@ def set_rng_state(state: dict, generator: torch.Generator) -> None:
     generator.set_state(state["data"].cpu())
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def save_training_state(path: Path, *, epoch: int, finished: bool, model: torch.nn.Module, optimizer, scheduler,
+                        generator: torch.Generator, **progress) -> None:
+    """Everything a training loop needs to go on after `epoch` as if it had never stopped:
+    weights, optimizer and schedule state, random generators, and `progress`, the loop's own
+    bookkeeping (history, best score so far, ...)."""
+    save_checkpoint(path, {
+        "epoch": epoch, "finished": finished, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else {}, "rng": rng_state(generator),
+        **progress,
+    })
+
+
+def restore_training_state(path: Path, model: torch.nn.Module, optimizer, scheduler, generator: torch.Generator,
+                           device="cpu") -> dict:
+    """Load what save_training_state wrote back into the live objects; returns the checkpoint
+    (its epoch, finished flag and the loop's bookkeeping)."""
+    state = load_checkpoint(path, device)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    set_rng_state(state["rng"], generator)
+    return state

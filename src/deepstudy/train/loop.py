@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from ..data import ClassificationData
 from ..errors import ConfigError
 from ..io import write_csv
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, save_weights, set_rng_state
+from .checkpoint import restore_training_state, save_training_state, save_weights
 from .optim import make_optimizer, make_scheduler
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
@@ -76,7 +76,7 @@ def evaluate(model: nn.Module, data: ClassificationData, split: str, batch_size:
             "accuracy": (logits.argmax(1) == labels).float().mean().item()}
 
 
-def _better(value: float, best: float | None, monitor: str) -> bool:
+def is_better(value: float, best: float | None, monitor: str) -> bool:
     if best is None:
         return True
     return value > best if monitor.endswith("accuracy") else value < best
@@ -95,6 +95,8 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
     classify = criterion is None
     if not classify and monitor != "val_loss":
         raise ConfigError(f"train.monitor={monitor} needs class labels; a regression task monitors val_loss")
+    if train_cfg["precision"] != "fp32":
+        raise ConfigError(f"train.precision={train_cfg['precision']} is implemented for language models only")
     device = next(model.parameters()).device
     # oneDNN's convolutions run about 2x faster on NHWC tensors on a CPU; on CUDA cuDNN likes it too
     channels_last = uses_conv(model)
@@ -113,12 +115,7 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
     history: list[dict] = []
     best_value, best_epoch, bad_epochs, start = None, 0, 0, 1
     if resume:
-        state = load_checkpoint(paths.checkpoint, device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"], generator)
+        state = restore_training_state(paths.checkpoint, model, optimizer, scheduler, generator, device)
         history, best_value, best_epoch = state["history"], state["best_value"], state["best_epoch"]
         bad_epochs, start = state["bad_epochs"], state["epoch"] + 1
         if state["finished"]:
@@ -170,7 +167,7 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
                         "train_accuracy": correct.item() / n if classify else None,
                         "val_loss": val["loss"], "val_accuracy": val["accuracy"], "lr": lr, "seconds": seconds})
 
-        if _better(score, best_value, monitor):
+        if is_better(score, best_value, monitor):
             best_value, best_epoch, bad_epochs = score, epoch, 0
             save_weights(paths.weights, model)
         else:
@@ -181,11 +178,9 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
             stopped_early = True
         finished = stopped_early or epoch == epochs
 
-        save_checkpoint(paths.checkpoint, {
-            "epoch": epoch, "finished": finished, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else {}, "rng": rng_state(generator),
-            "history": history, "best_value": best_value, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-        })
+        save_training_state(paths.checkpoint, epoch=epoch, finished=finished, model=model, optimizer=optimizer,
+                            scheduler=scheduler, generator=generator, history=history, best_value=best_value,
+                            best_epoch=best_epoch, bad_epochs=bad_epochs)
         write_csv(paths.history, history, HISTORY_FIELDS)
 
         left = (epochs - epoch) * sum(epoch_times) / len(epoch_times)
@@ -194,7 +189,7 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
                   f"val loss {row['val_loss']:.4f} acc {100 * row['val_accuracy']:.2f}%" if classify else
                   f"train loss {row['train_loss']:.5f}  val loss {row['val_loss']:.5f}")
         log(f"epoch {epoch:>3}/{epochs}  {scores}  lr {lr:.2e}  "
-            f"{seconds:.1f}s" + (f"  ~{_duration(left)} left" if epoch < epochs and not finished else "")
+            f"{seconds:.1f}s" + (f"  ~{format_duration(left)} left" if epoch < epochs and not finished else "")
             + ("  *" if best_epoch == epoch else ""))
         if stopped_early:
             log(f"stopping early: no {monitor} improvement for {bad_epochs} epochs"
@@ -203,7 +198,7 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
     return FitResult(history, best_epoch, stopped_early, time.time() - began)
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds}s"

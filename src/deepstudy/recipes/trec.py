@@ -1,0 +1,60 @@
+"""TREC question classification (6 coarse classes): recurrent networks and a small Transformer
+on word embeddings learned from scratch (no pretrained vectors).
+
+Evidence for each recipe (test accuracy, tier, hardware, wall time) is in measured.json and
+`deepstudy list`; it was produced by `deepstudy run NAME` (quick tier) on the real files.
+`--set data.labels=fine` trains any of them on the 50 fine classes.
+"""
+
+from . import Recipe, Reference, register_recipe
+
+# seconds: 1,000 real questions, three short epochs, a narrower network; proves the path runs and learns
+SMOKE = {"data.limit": 1000, "train.epochs": 3, "train.batch_size": 16, "optim.lr": 5e-3, "model.embed_dim": 64,
+         "model.hidden": 64}
+
+KIM = Reference(0.912, "CNN-rand, random word vectors (Kim 2014, Convolutional Neural Networks for "
+                       "Sentence Classification, table 2)")
+SEED = Reference(None, "seed notebook: Embedding -> RNN/GRU/LSTM -> dense, 6 classes")
+
+
+def recurrent(name: str, description: str, model: dict, train: dict | None = None, published=KIM,
+              target: float | None = None):
+    register_recipe(Recipe(
+        name=name, study="TREC questions", task="classification", description=description,
+        config={
+            "data": {"name": "trec", "labels": "coarse", "val_fraction": 0.1, "min_freq": 1},
+            "model": {"name": "text_rnn", **model},
+            "optim": {"name": "adam", "lr": 2e-3},
+            "schedule": {"name": "cosine"},
+            "train": {"epochs": 15, "batch_size": 32, "eval_batch_size": 500, **(train or {})},
+        },
+        tiers={"smoke": SMOKE},
+        seed=SEED, published=published, target={"quick": target} if target else {},
+    ))
+
+
+recurrent("trec-rnn", "Embedding 128 -> bidirectional tanh RNN 128 -> last states -> linear",
+          {"cell": "rnn", "bidirectional": True},
+          # Why clip: a tanh RNN's gradients through 30 steps occasionally explode
+          train={"grad_clip": 1.0})
+recurrent("trec-gru", "Embedding 128 -> bidirectional GRU 128 -> last states -> linear",
+          {"cell": "gru", "bidirectional": True})
+recurrent("trec-lstm", "Embedding 128 -> bidirectional LSTM 128 -> last states -> linear",
+          {"cell": "lstm", "bidirectional": True})
+recurrent("trec-attention", "Embedding 128 -> bidirectional LSTM 128 -> attention pooling -> linear",
+          {"cell": "lstm", "bidirectional": True, "pooling": "attention"}, target=0.90)
+
+register_recipe(Recipe(
+    name="trec-transformer", study="TREC questions", task="classification",
+    description="Embedding 128 + sinusoidal positions -> 2 pre-norm Transformer encoder layers -> masked mean -> linear",
+    config={
+        "data": {"name": "trec", "labels": "coarse", "val_fraction": 0.1, "min_freq": 1},
+        "model": {"name": "text_transformer", "dim": 128, "heads": 4, "layers": 2, "ff_dim": 256, "dropout": 0.1},
+        "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 0.01},
+        "schedule": {"name": "cosine", "warmup_epochs": 1},
+        "train": {"epochs": 20, "batch_size": 32, "eval_batch_size": 500},
+    },
+    tiers={"smoke": {"data.limit": 1000, "train.epochs": 3, "train.batch_size": 16, "model.dim": 64, "model.ff_dim": 128}},
+    seed=Reference(None, "seed notebook: a Transformer encoder is its suggested improvement"),
+    published=KIM,
+))

@@ -1,0 +1,169 @@
+"""Character-level language models: load the text, build the model, train it with truncated
+BPTT (train/lm_loop.py), evaluate the validation-selected weights on validation and, once, on
+test, and write samples at several temperatures.
+
+metrics.json keeps the classification runs' shape: {"recipe", "val": {...}, "test": {...}},
+with `loss` in nats per character and `bpc` in bits per character instead of accuracy.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ..errors import ConfigError, RunDirError, UserError
+from ..io import write_csv, write_json, write_text
+from ..models.summary import format_summary, summarize
+from ..report import plots
+from ..rundir import RunDir, hardware, versions
+from ..train.checkpoint import load_weights
+from ..train.lm_loop import evaluate as evaluate_split, fit_language_model
+from ..train.loop import Paths
+from ..data.text import Vocab
+from . import RunContext
+from .classification import build_data, build_model, saved_vocab
+
+REPORT_TEMPERATURES = (0.2, 0.5, 1.0, 1.2)
+REPORT_LENGTH = 500
+REPORT_SEED = 0
+
+
+def train(ctx: RunContext) -> dict:
+    started = time.time()
+    cfg, run, log = ctx.cfg, ctx.run, ctx.log
+    torch.manual_seed(cfg["train"]["seed"])  # the model's initial weights
+    data = build_data(cfg, ctx.data_root, ctx.device, log, vocab=saved_vocab(run) if ctx.resume else None)
+    vocab_size = len(data.vocab)
+    model = build_model(cfg, data.in_shape, vocab_size).to(ctx.device)
+
+    info = summarize(model, data.in_shape, ctx.device, example=data.example_input())
+    title = f"{ctx.recipe.name}: {cfg['model']['name']} on {data.name}"
+    write_text(run.summary, format_summary(info, title))
+    if ctx.show_summary:
+        log(format_summary(info, title))
+    if not ctx.resume:
+        write_json(run.config, {
+            "recipe": ctx.recipe.name, "tier": ctx.tier, "task": ctx.recipe.task, "config": cfg,
+            "data": data.info(), "model": {"trainable": info["trainable"], "non_trainable": info["non_trainable"]},
+            "device": str(ctx.device), "data_root": str(ctx.data_root), "hardware": hardware(), "versions": versions(),
+            **ctx.meta,
+        })
+        write_json(run.vocab, {"tokens": list(data.vocab.tokens)})
+    log(f"{ctx.recipe.name} ({ctx.tier} tier) on {ctx.device}: {data.size('train'):,} training / "
+        f"{data.size('val'):,} validation / {data.size('test'):,} test characters from {data.source}; "
+        f"{vocab_size} distinct characters; {info['trainable']:,} parameters")
+
+    result = fit_language_model(model, data, cfg, Paths(run.checkpoint, run.weights, run.history),
+                                resume=ctx.resume, log=log, progress=ctx.progress)
+
+    # The weights chosen on validation are the ones that meet the test set, once.
+    load_weights(run.weights, model, ctx.device)
+    streams = cfg["train"]["eval_batch_size"]
+    val = evaluate_split(model, data, "val", streams)
+    test = evaluate_split(model, data, "test", streams) if data.size("test") > 1 else {}
+    metrics = {
+        "recipe": ctx.recipe.name, "tier": ctx.tier, "task": "language_model",
+        "val": val, "test": test,
+        "best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early,
+        "train_seconds": sum(r["seconds"] for r in result.history),
+        "chars_per_second": result.history[-1]["chars_per_second"] if result.history else None,
+        "data": data.name, "data_source": data.source, "data_note": data.note, "device": str(ctx.device),
+        "hardware": hardware(),
+    }
+    samples = write_report(run, result.history, model, data.vocab, data.prompt, ctx.device)
+    # written last: a run directory with metrics.json is a finished one
+    metrics["wall_seconds"] = time.time() - started
+    write_json(run.metrics, metrics)
+    log(f"sample at temperature 0.5 (all four in {run.samples}):\n{data.prompt}{samples['0.5'][:300]}")
+    log(headline(ctx.recipe, metrics))
+    return metrics
+
+
+def headline(recipe, metrics: dict) -> str:
+    val = metrics["val"]
+    parts = [f"validation loss {val['loss']:.4f} nats/char ({val['bpc']:.3f} bits/char)"]
+    if metrics["test"]:
+        parts[0] += f", test {metrics['test']['loss']:.4f}"
+    if recipe.published and recipe.published.value is not None:
+        parts.append(f"published {recipe.published.value:.2f} ({recipe.published.split})")
+    return "  |  ".join(parts)
+
+
+def write_report(run: RunDir, history: list[dict], model, vocab: Vocab, prompt: str, device) -> dict[str, str]:
+    """Loss curves, and samples from the same prompt and seed at each report temperature: low
+    temperatures repeat the likeliest phrases, high ones invent words."""
+    plots.save(plots.curves(history, "training and validation loss (nats per character)"), run.plots / "curves.png")
+    write_csv(run.plots / "curves.csv", history)
+    samples = {str(t): sample(model, vocab, prompt, REPORT_LENGTH, t, seed=REPORT_SEED, device=device)
+               for t in REPORT_TEMPERATURES}
+    write_json(run.path / "samples.json", {"prompt": prompt, "length": REPORT_LENGTH, "seed": REPORT_SEED,
+                                           "samples": samples})
+    text = []
+    for t, s in samples.items():
+        text += [f"--- temperature {t}, prompt {prompt!r}, seed {REPORT_SEED} ---", prompt + s, ""]
+    write_text(run.samples, "\n".join(text))
+    return samples
+
+
+# ------------------------------------------------------------------ using a finished run
+
+@torch.inference_mode()
+def sample(model, vocab: Vocab, prompt: str, length: int, temperature: float, top_k: int = 0, seed: int = 0,
+           device="cpu") -> str:
+    """`length` characters after `prompt`, each drawn from the model's next-character
+    distribution divided by `temperature` (below 1: safer, above: wilder), restricted to the
+    `top_k` likeliest when top_k > 0.  The same seed gives the same text."""
+    if temperature <= 0:
+        raise UserError(f"--temperature must be above 0, got {temperature}")
+    if top_k < 0:
+        raise UserError(f"--top-k must be 0 (off) or more, got {top_k}")
+    unknown = sorted(set(prompt) - set(vocab.tokens))
+    if unknown:
+        raise UserError(f"the prompt has characters this model never saw: {''.join(unknown)!r}")
+    # an empty prompt starts from a line break, as a play's next speech would
+    primer = prompt or ("\n" if "\n" in vocab else vocab.tokens[0])
+    generator = torch.Generator().manual_seed(seed)
+    model.eval()
+    logits, state = model(torch.tensor([vocab.encode(primer)], device=device))
+    out = []
+    for _ in range(length):
+        scores = logits[0, -1].float().cpu() / temperature
+        if top_k:
+            kth = scores.topk(min(top_k, len(scores))).values[-1]
+            scores = scores.masked_fill(scores < kth, float("-inf"))
+        next_id = torch.multinomial(torch.softmax(scores, 0), 1, generator=generator)
+        out.append(int(next_id))
+        logits, state = model(next_id.view(1, 1).to(device), state)
+    return "".join(vocab.decode(out))
+
+
+def load_model(run: RunDir, device="cpu") -> tuple[torch.nn.Module, dict]:
+    saved = run.read_config()
+    info = saved["data"]
+    model = build_model(saved["config"], info["in_shape"], info["vocab_size"]).to(device)
+    load_weights(run.weights, model, device)
+    model.eval()
+    return model, saved
+
+
+def generate(run: RunDir, prompt: str, length: int, temperature: float, top_k: int = 0, seed: int = 0,
+             device="cpu") -> str:
+    if length < 0:
+        raise UserError(f"--length must be 0 or more, got {length}")
+    model, _ = load_model(run, device)
+    tokens = saved_vocab(run)
+    if tokens is None:
+        raise RunDirError(f"{run.path} has no vocab.json: its characters cannot be encoded")
+    return sample(model, Vocab(tokens), prompt, length, temperature, top_k, seed, device)
+
+
+def evaluate(run: RunDir, split: str, data_root, device, log=print) -> dict:
+    model, saved = load_model(run, device)
+    data = build_data(saved["config"], data_root, device, log, vocab=saved_vocab(run))
+    out = evaluate_split(model, data, split, saved["config"]["train"]["eval_batch_size"])
+    return {"split": split, "count": data.size(split), "unit": data.unit, **out}
+
+
+def predict(run: RunDir, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
+    raise ConfigError(f"{run.path} holds a language model: use `deepstudy generate {run.path} --prompt TEXT`")
