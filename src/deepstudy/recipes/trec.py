@@ -8,28 +8,35 @@ Evidence for each recipe (test accuracy, tier, hardware, wall time) is in measur
 
 from . import Recipe, Reference, register_recipe
 
-# seconds: 1,000 real questions, three short epochs, a narrower network; proves the path runs and learns
+# seconds: 1,000 real questions, a narrower network.  Why 3 epochs of batch 16 at lr 5e-3 and
+# dropout 0.1: with 2 epochs of batch 32 (64 steps) and dropout 0.5 the attention
+# model had only learned "who -> HUM, else ENTY", the two largest training classes: 44% on the
+# shuffled validation split but 29% on the first 250 TREC-10 questions, which hold few ENTY
+# and are mostly DESC and NUM; 150 steps learn every large class.
 SMOKE = {"data.limit": 1000, "train.epochs": 3, "train.batch_size": 16, "optim.lr": 5e-3, "model.embed_dim": 64,
-         "model.hidden": 64}
+         "model.hidden": 64, "model.dropout": 0.1}
 
 KIM = Reference(0.912, "CNN-rand, random word vectors (Kim 2014, Convolutional Neural Networks for "
                        "Sentence Classification, table 2)")
 SEED = Reference(None, "seed notebook: Embedding -> RNN/GRU/LSTM -> dense, 6 classes")
 
 
-def recurrent(name: str, description: str, model: dict, train: dict | None = None, published=KIM,
+def recurrent(name: str, description: str, model: dict, data: dict | None = None, train: dict | None = None,
               target: float | None = None):
     register_recipe(Recipe(
         name=name, study="TREC questions", task="classification", description=description,
         config={
-            "data": {"name": "trec", "labels": "coarse", "val_fraction": 0.1, "min_freq": 1},
-            "model": {"name": "text_rnn", **model},
+            "data": {"name": "trec", "labels": "coarse", "val_fraction": 0.1, "min_freq": 1, **(data or {})},
+            # Why dropout 0.3 (on embeddings and before the classifier): 5,000 questions overfit
+            # within a few epochs; on the validation split 0.3 gave 86.6-87.7% for GRU/LSTM,
+            # 0.5 (with 20% word dropout) 85.1%
+            "model": {"name": "text_rnn", "dropout": 0.3, **model},
             "optim": {"name": "adam", "lr": 2e-3},
             "schedule": {"name": "cosine"},
             "train": {"epochs": 15, "batch_size": 32, "eval_batch_size": 500, **(train or {})},
         },
         tiers={"smoke": SMOKE},
-        seed=SEED, published=published, target={"quick": target} if target else {},
+        seed=SEED, published=KIM, target={"quick": target} if target else {},
     ))
 
 
@@ -41,8 +48,13 @@ recurrent("trec-gru", "Embedding 128 -> bidirectional GRU 128 -> last states -> 
           {"cell": "gru", "bidirectional": True})
 recurrent("trec-lstm", "Embedding 128 -> bidirectional LSTM 128 -> last states -> linear",
           {"cell": "lstm", "bidirectional": True})
-recurrent("trec-attention", "Embedding 128 -> bidirectional LSTM 128 -> attention pooling -> linear",
-          {"cell": "lstm", "bidirectional": True, "pooling": "attention"}, target=0.90)
+recurrent("trec-attention",
+          "Embedding 128 -> bidirectional LSTM 128 -> attention pooling -> linear; 10% word dropout",
+          {"cell": "lstm", "bidirectional": True, "pooling": "attention"},
+          # Why word dropout: about a tenth of the words of unseen questions are not in the
+          # vocabulary; replacing 10% of training words by <unk> teaches the model to read
+          # around them (validation accuracy 87.7% against 85.9% without, same settings)
+          data={"word_dropout": 0.1}, target=0.90)
 
 register_recipe(Recipe(
     name="trec-transformer", study="TREC questions", task="classification",
