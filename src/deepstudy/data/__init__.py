@@ -116,6 +116,7 @@ class ClassificationData:
 
     def example_input(self) -> torch.Tensor:
         """One input of the model's shape, for the model summary."""
+        import torch  # here, not at the top: importing deepstudy.data must not import torch
         return torch.zeros((1, *self.in_shape), device=self.train.images.device)
 
     def info(self) -> dict:
