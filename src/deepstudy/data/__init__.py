@@ -8,44 +8,36 @@ its files through `idx` (the IDX reader), `idx_files` (where MNIST-family files 
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ..config import Option, builder_options
-from ..errors import ConfigError
-from ..registry import import_submodules
+from ..registry import Registry
 
 if TYPE_CHECKING:
     import torch
 
     from .tensors import ImageTensors, Normalize
 
-_DATASETS: dict[str, Callable] = {}
+# every module of this package registers datasets or is a torch-free helper (idx, tensors, ...)
+# that is harmless to import; `embedded` holds data files, not code
+DATASETS: Registry[Callable] = Registry(
+    "dataset", __name__, skip=("embedded",), hint="`deepstudy.data.list_datasets()` lists them")
 
 
-def register_dataset(name: str):
+def register_dataset(name: str, *, overwrite: bool = False):
     def wrap(fn):
-        if name in _DATASETS:
-            raise ValueError(f"dataset {name!r} is already registered")
-        _DATASETS[name] = fn
-        return fn
+        return DATASETS.add(name, fn, overwrite)
     return wrap
 
 
 def list_datasets() -> list[str]:
-    _import_all()
-    return sorted(_DATASETS)
+    return DATASETS.names()
 
 
 def _get(name: str) -> Callable:
-    _import_all()
-    if name not in _DATASETS:
-        close = difflib.get_close_matches(str(name), _DATASETS, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ConfigError(f"unknown dataset {name!r}{hint}; known: {', '.join(sorted(_DATASETS))}")
-    return _DATASETS[name]
+    return DATASETS.get(name)
 
 
 def dataset_options(name: str) -> dict[str, Option]:
@@ -133,8 +125,3 @@ class ClassificationData:
             "note": self.note,
         }
 
-
-def _import_all():
-    # every module of this package that registers datasets; helpers (idx, tensors, ...) have no
-    # register_dataset calls and importing them is harmless
-    import_submodules(__name__, skip=("embedded",))

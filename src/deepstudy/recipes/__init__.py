@@ -12,8 +12,6 @@ copied from real run directories, with the tier, hardware and date they came fro
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Any
 
 from .. import config
 from ..errors import ConfigError
-from ..registry import import_submodules
+from ..registry import Registry
 
 TIERS = ("smoke", "quick", "full")
 MEASURED_FILE = Path(__file__).with_name("measured.json")
@@ -65,32 +63,19 @@ class Recipe:
         return config.merge(self.config, self.tiers.get(tier, {}))
 
 
-_RECIPES: dict[str, Recipe] = {}
+RECIPES: Registry[Recipe] = Registry("recipe", __name__, hint="`deepstudy list` shows the catalog")
 
 
 def register_recipe(recipe: Recipe) -> Recipe:
-    if recipe.name in _RECIPES:
-        raise ValueError(f"recipe {recipe.name!r} is already registered")
-    _RECIPES[recipe.name] = recipe
-    return recipe
-
-
-def _import_all():
-    import_submodules(__name__)
+    return RECIPES.add(recipe.name, recipe)
 
 
 def list_recipes(pattern: str = "*") -> list[Recipe]:
-    _import_all()
-    return [r for name, r in sorted(_RECIPES.items()) if fnmatch.fnmatch(name, pattern)]
+    return [RECIPES.get(name) for name in RECIPES.names(pattern)]
 
 
 def get_recipe(name: str) -> Recipe:
-    _import_all()
-    if name not in _RECIPES:
-        close = difflib.get_close_matches(name, _RECIPES, n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(close)}?" if close else "; `deepstudy list` shows the catalog"
-        raise ConfigError(f"unknown recipe {name!r}{hint}")
-    return _RECIPES[name]
+    return RECIPES.get(name)
 
 
 def resolve(recipe: Recipe, tier: str, overrides: dict[str, Any] | None = None) -> dict:
