@@ -32,6 +32,19 @@ PINNED = {
                          + 2 * 128 + 128 * 10 + 10),
     # the seed's: Embedding(100, 32) + LSTM(32 -> 128) + Linear(128 -> 10)
     "char_lstm": ((VOCAB,), 100 * 32 + 4 * 128 * (32 + 128 + 2) + 128 * 10 + 10),
+    # CIFAR-shaped models (3 x 32 x 32)
+    "cnn_bn": ((3, 32, 32), 2_197_962),
+    "alexnet_mini": ((3, 32, 32), 4_413_962),
+    "alexnet_cifar": ((3, 32, 32), 36_054_858),
+    "zfnet_cifar": ((3, 32, 32), 8_052_970),
+    "vgg11_cifar": ((3, 32, 32), 9_225_610),
+    "vgg11_bn_cifar": ((3, 32, 32), 9_228_362),
+    "vgg16_cifar": ((3, 32, 32), 14_719_818),
+    "vgg16_bn_cifar": ((3, 32, 32), 14_724_042),
+    "resnet20_cifar": ((3, 32, 32), 269_722),  # He et al. 2015 (option A): 0.27M
+    "resnet32_cifar": ((3, 32, 32), 464_154),  # 0.46M
+    "resnet56_cifar": ((3, 32, 32), 853_018),  # 0.85M
+    "resnet18_cifar": ((3, 32, 32), 11_173_962),
 }
 TEXT_MODELS = {"text_rnn", "text_transformer"}
 LANGUAGE_MODELS = {"char_lstm"}
@@ -62,6 +75,16 @@ VARIANTS = [
     ("text_rnn", {"cell": "lstm", "bidirectional": True, "pooling": "attention", "embed_dim": 16, "hidden": 8}),
     ("text_transformer", {"dim": 32, "heads": 2, "layers": 1, "ff_dim": 64}),
     ("char_lstm", {"hidden": 64, "layers": 2, "dropout": 0.3}),
+]
+CIFAR_VARIANTS = [
+    ("cnn_bn", {"channels": (16, 32), "convs_per_block": 1, "hidden": 0}),
+    ("alexnet_mini", {"batch_norm": True, "channels": (16, 16, 32, 32, 16), "hidden": 64}),
+    ("alexnet_cifar", {"channels": (16, 16, 32, 32, 16), "hidden": 64}),
+    ("zfnet_cifar", {"batch_norm": False, "hidden": (64, 32)}),
+    ("vgg16_bn_cifar", {"width": 16, "dropout": 0.5}),
+    ("resnet20_cifar", {"shortcut": "B"}),
+    ("resnet56_cifar", {"width": 8}),
+    ("resnet18_cifar", {"width": 16}),
 ]
 
 
@@ -102,6 +125,29 @@ def test_model_options(name, options):
     check_forward_backward(create_model(name, in_shape, 10, **options), in_shape, name=name)
 
 
+@pytest.mark.parametrize("name, options", CIFAR_VARIANTS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CIFAR_VARIANTS)])
+def test_cifar_model_options(name, options):
+    check_forward_backward(create_model(name, (3, 32, 32), 10, **options), (3, 32, 32))
+
+
+def test_resnet_cifar_shortcuts():
+    # option A adds no parameters: the same count as the paper's 0.27M; B adds 1x1 projections
+    a = create_model("resnet20_cifar", (3, 32, 32), 10)
+    b = create_model("resnet20_cifar", (3, 32, 32), 10, shortcut="B")
+    extra = (16 * 32 + 2 * 32) + (32 * 64 + 2 * 64)  # two 1x1 convs and their BatchNorms
+    assert sum(p.numel() for p in b.parameters()) - sum(p.numel() for p in a.parameters()) == extra
+    # 6n+2 weighted layers: 19 convs + 1 linear for n=3
+    assert sum(isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) for m in a.modules()) == 20
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in create_model("resnet56_cifar", (3, 32, 32), 10).modules()) == 55
+
+
+def test_cifar_models_have_no_imagenet_stem():
+    # every CIFAR model keeps full resolution through its first layer (no 7x7/11x11 stride-2+ stem)
+    for name in [n for n, (shape, _) in PINNED.items() if shape == (3, 32, 32)]:
+        first = next(m for m in create_model(name, (3, 32, 32), 10).modules() if isinstance(m, torch.nn.Conv2d))
+        assert first.stride == (1, 1) and first.kernel_size[0] <= 5, name
+
+
 @pytest.mark.parametrize("name", ["mlp", "cnn_simple", "lenet5", "rnn_rows"])
 def test_three_channel_32px_input(name):
     check_forward_backward(create_model(name, (3, 32, 32), 7), (3, 32, 32), num_classes=7)
@@ -113,7 +159,8 @@ def test_duplicate_names_are_rejected():
 
 
 def test_list_models_glob():
-    assert list_models("cnn*") == ["cnn_simple"]
+    assert list_models("cnn*") == ["cnn_bn", "cnn_simple"]
+    assert list_models("resnet*_cifar") == ["resnet18_cifar", "resnet20_cifar", "resnet32_cifar", "resnet56_cifar"]
 
 
 def test_summary_counts_and_flops():

@@ -22,6 +22,7 @@ from .errors import ConfigError, RunDirError, UserError
 from .io import read_csv
 from .rundir import RunDir
 from .tasks import RunContext, runner
+from .train import distributed
 from .train.loop import pick_device
 from .data.root import data_root as find_data_root
 
@@ -133,7 +134,10 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
         resume: bool = False, progress: bool = True, show_summary: bool = False,
         log: Callable[[str], None] | None = None, command: list[str] | None = None) -> Result:
     """Train a recipe and return its Result.  `options` takes dotted keys: {"model.hidden": (256, 128)}."""
+    world = distributed.from_env()  # under torchrun: join the other processes
     log = log or (lambda msg: print(msg, flush=True))
+    if not world.main:
+        log = _quiet  # one voice: rank 0's
     r = recipes.get_recipe(recipe)
     tier = tier or r.default_tier
     overrides = _overrides(epochs, batch_size, lr, seed, device, options)
@@ -141,7 +145,7 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
     if resume:
         if out is None:
             raise ConfigError("--resume needs --out DIR: the run directory to continue")
-        run_dir = RunDir.for_resume(out)
+        run_dir = RunDir.for_resume(out) if world.main else RunDir(out)
         saved = run_dir.read_config()
         if saved.get("recipe") != r.name:
             raise ConfigError(f"{run_dir.path} holds a run of {saved.get('recipe')!r}, not {r.name!r}")
@@ -154,17 +158,29 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
     else:
         cfg = recipes.resolve(r, tier, overrides)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = RunDir.for_new_run(out if out is not None else Path("runs") / f"{r.name}-{stamp}")
+        path = out if out is not None else Path("runs") / f"{r.name}-{stamp}"
+        # only rank 0 creates and writes the run directory
+        run_dir = RunDir.for_new_run(path) if world.main else RunDir(path)
 
-    dev = pick_device(cfg["train"]["device"])
+    dev = distributed.device_for(world, pick_device(cfg["train"]["device"]))
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda was asked for, but no CUDA device is available; use --device cpu")
     log(f"run directory: {run_dir.path}")
     ctx = RunContext(recipe=r, tier=tier, cfg=cfg, run=run_dir, data_root=find_data_root(data_dir), device=dev,
                      resume=resume, log=log, progress=progress, show_summary=show_summary,
-                     meta={"command": command or sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-    metrics = runner(r.task).train(ctx)
+                     meta={"command": command or sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+                     world=world)
+    try:
+        metrics = runner(r.task).train(ctx)
+    finally:
+        distributed.finish(world)
+    if not world.main:
+        return Result(run_dir.path, {}, {}, [])
     return Result(run_dir.path, run_dir.read_config(), metrics, read_csv(run_dir.history) if run_dir.history.exists() else [])
+
+
+def _quiet(msg: str) -> None:
+    pass
 
 
 def _flat(cfg: dict) -> dict:

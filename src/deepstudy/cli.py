@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from . import __version__
@@ -129,9 +130,18 @@ def cmd_run(args) -> int:
     result = run(args.name, tier=args.tier, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                  seed=args.seed, device=args.device, options=options, data_dir=args.data_dir, out=args.out,
                  resume=args.resume, progress=not args.no_progress, show_summary=args.summary,
-                 command=["deepstudy", *(sys.argv[1:])])
-    print(f"run directory: {result.run_dir}")
+                 command=_launcher() + sys.argv[1:])
+    if result.config:  # under torchrun, only rank 0 has a finished run to point at
+        print(f"run directory: {result.run_dir}")
     return 0
+
+
+def _launcher() -> list[str]:
+    """How this process was started, for config.json: `deepstudy`, or torchrun's command."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return ["torchrun", f"--nnodes={int(os.environ['WORLD_SIZE']) // int(os.environ.get('LOCAL_WORLD_SIZE', 1))}",
+                f"--nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', 1)}", "-m", "deepstudy"]
+    return ["deepstudy"]
 
 
 def _device(name):

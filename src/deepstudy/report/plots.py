@@ -136,6 +136,43 @@ def class_distribution(counts: dict[str, Sequence[int]], classes: Sequence[str],
     return fig
 
 
+def per_class_accuracy(accuracy: Sequence[float], classes: Sequence[str], overall: float | None = None,
+                       title: str = "") -> Figure:
+    """Test accuracy of each class (its recall), worst at the bottom, with the overall line."""
+    order = np.argsort(accuracy)
+    fig = Figure(figsize=(6, 0.3 * len(classes) + 1.2), layout="constrained")
+    ax = fig.subplots()
+    values = np.asarray(accuracy)[order] * 100
+    ax.barh(np.arange(len(classes)), values, color="#4c72b0")
+    ax.set_yticks(np.arange(len(classes)), [classes[i] for i in order])
+    for i, v in enumerate(values):
+        ax.text(v, i, f" {v:.1f}", va="center", fontsize=7)
+    if overall is not None:
+        ax.axvline(100 * overall, color="#c44e52", linestyle="--", label=f"overall {100 * overall:.2f}%")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("test accuracy of the class (%)")
+    ax.set_title(title or "per-class accuracy")
+    return fig
+
+
+def confidence_histogram(confidence: Sequence[float], correct: Sequence[bool], title: str = "") -> Figure:
+    """How sure the model was, split into right and wrong answers: a well-behaved model is
+    rarely very sure of a mistake."""
+    confidence, correct = np.asarray(confidence), np.asarray(correct, dtype=bool)
+    fig = Figure(figsize=(6, 3.5), layout="constrained")
+    ax = fig.subplots()
+    bins = np.linspace(0, 1, 21)
+    ax.hist(confidence[correct], bins=bins, alpha=0.7, label=f"right ({correct.sum():,})", color="#55a868")
+    ax.hist(confidence[~correct], bins=bins, alpha=0.7, label=f"wrong ({(~correct).sum():,})", color="#c44e52")
+    ax.set_yscale("log")
+    ax.set_xlabel("confidence (top softmax probability)")
+    ax.set_ylabel("test images")
+    ax.legend()
+    ax.set_title(title or "confidence of each test prediction")
+    return fig
+
+
 # ------------------------------------------------------------------ time series
 
 def _time_axis(ax, labels: Sequence[str], positions: Sequence[int], max_ticks: int = 10) -> None:

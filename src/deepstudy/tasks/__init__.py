@@ -19,6 +19,7 @@ import torch
 
 from ..errors import ConfigError
 from ..rundir import RunDir
+from ..train.distributed import SINGLE, World
 
 def runner(task: str) -> ModuleType:
     try:
@@ -42,6 +43,7 @@ class RunContext:
     progress: bool = True
     show_summary: bool = False
     meta: dict = field(default_factory=dict)  # command line, start time: copied into config.json
+    world: World = SINGLE  # under torchrun: this process's rank among how many
 
 
 def build_data(cfg: dict, data_root, device, log=print, vocab: list[str] | None = None):

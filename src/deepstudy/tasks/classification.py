@@ -39,35 +39,42 @@ def saved_vocab(run: RunDir) -> list[str] | None:
 
 def train(ctx: RunContext) -> dict:
     started = time.time()
-    cfg, run, log = ctx.cfg, ctx.run, ctx.log
+    cfg, run, log, world = ctx.cfg, ctx.run, ctx.log, ctx.world
     torch.manual_seed(cfg["train"]["seed"])  # the model's initial weights
     data = build_data(cfg, ctx.data_root, ctx.device, log, vocab=saved_vocab(run) if ctx.resume else None)
     model = build_model(cfg, data.in_shape, len(data.classes)).to(ctx.device)
+    if world.distributed:
+        torch.manual_seed(cfg["train"]["seed"] + world.rank)  # each rank its own dropout masks
 
     # text: one real question (token ids and length); images: a zero image of in_shape will do
     example = data.example_input() if hasattr(data, "example_input") else None
     info = summarize(model, data.in_shape, ctx.device, example=example)
     unit = getattr(data, "unit", "images")
     title = f"{ctx.recipe.name}: {cfg['model']['name']} on {data.name}"
-    write_text(run.summary, format_summary(info, title))
+    if world.main:
+        write_text(run.summary, format_summary(info, title))
     if ctx.show_summary:
         log(format_summary(info, title))
-    if not ctx.resume:
+    if not ctx.resume and world.main:
         write_json(run.config, {
             "recipe": ctx.recipe.name, "tier": ctx.tier, "task": ctx.recipe.task, "config": cfg,
             "data": data.info(), "model": {"trainable": info["trainable"], "non_trainable": info["non_trainable"],
                                            "flops_per_sample": info["flops"]},
-            "device": str(ctx.device), "data_root": str(ctx.data_root), "hardware": hardware(), "versions": versions(),
-            **ctx.meta,
+            "device": str(ctx.device), "processes": world.size,
+            "data_root": str(ctx.data_root), "hardware": hardware(), "versions": versions(), **ctx.meta,
         })
         if getattr(data, "vocab", None) is not None:
             write_json(run.vocab, {"tokens": list(data.vocab.tokens)})
-    log(f"{ctx.recipe.name} ({ctx.tier} tier) on {ctx.device}: {data.size('train'):,} training / "
-        f"{data.size('val'):,} validation / {data.size('test'):,} test {unit} from {data.source}; "
-        f"{info['trainable']:,} parameters, {info['flops'] / 1e6:.2f} MFLOPs per {unit[:-1]}")
+    log(f"{ctx.recipe.name} ({ctx.tier} tier) on {ctx.device}" + (f" x {world.size} processes" if world.distributed else "")
+        + f": {data.size('train'):,} training / {data.size('val'):,} validation / {data.size('test'):,} test {unit} "
+        f"from {data.source}; {info['trainable']:,} parameters, {info['flops'] / 1e6:.2f} MFLOPs per {unit[:-1]}")
+    if getattr(data, "note", ""):
+        log(f"note: {data.note}")
 
     result = fit(model, data, cfg, Paths(run.checkpoint, run.weights, run.history),
-                 resume=ctx.resume, log=log, progress=ctx.progress)
+                 resume=ctx.resume, log=log, progress=ctx.progress, world=world)
+    if not world.main:
+        return {}  # rank 0 evaluates and reports
 
     # The weights chosen on validation are the ones that meet the test set, once.  Their
     # validation numbers are already in the history: the best epoch was evaluated with them.
@@ -83,7 +90,8 @@ def train(ctx: RunContext) -> dict:
         "test": {"accuracy": report["accuracy"], "loss": report["loss"], "per_class": report["per_class"]},
         "best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early,
         "train_seconds": sum(r["seconds"] for r in result.history),
-        "data": data.name, "data_source": data.source, "data_note": data.note, "device": str(ctx.device), "hardware": hardware(),
+        "data": data.name, "data_source": data.source, "data_note": data.note, "device": str(ctx.device),
+        "processes": world.size, "hardware": hardware(),
     }
     write_plots(run, result.history, report, data, logits)
     # written last: a run directory with metrics.json is a finished one
@@ -107,6 +115,7 @@ def write_plots(run: RunDir, history: list[dict], report: dict, data, logits: to
     classes = data.classes
     write_curves(run, history)
     write_confusion(run, report["confusion_matrix"], classes)
+    write_per_class_accuracy(run, report, classes)
     probs = torch.softmax(logits.float(), 1).cpu().numpy()
     true = data.labels("test").cpu().numpy()
     if isinstance(data, TextClassificationData):
@@ -145,6 +154,15 @@ def write_confusion(run: RunDir, confusion_matrix, classes: list[str]) -> None:
                                               for c, row in zip(classes, values)], ["true", *classes])
 
 
+def write_per_class_accuracy(run: RunDir, report: dict, classes: list[str]) -> None:
+    """Each class's test accuracy (its recall), worst first in the plot, beside the overall."""
+    recall = [report["per_class"][c]["recall"] for c in classes]
+    plots.save(plots.per_class_accuracy(recall, classes, report["accuracy"]), run.plots / "per_class_accuracy.png")
+    write_csv(run.plots / "per_class_accuracy.csv",
+              [{"class": c, "accuracy": round(a, 6), "support": report["per_class"][c]["support"]}
+               for c, a in zip(classes, recall)], ["class", "accuracy", "support"])
+
+
 def write_prediction_grids(run: RunDir, probs: np.ndarray, true: np.ndarray, images: np.ndarray, classes: list[str],
                            n_grid: int = 32, n_mistakes: int = 24) -> None:
     """The first test images with their predictions, and the most confident mistakes.
@@ -180,6 +198,10 @@ def _write_predictions(run: RunDir, probs: np.ndarray, true: np.ndarray, classes
     grid = np.arange(min(n_grid, len(true)))
     plots.save(show(grid, "test predictions (red: mistakes)"), d / "predictions.png")
     write_csv(d / "predictions.csv", rows(grid.tolist()), fields)
+
+    # every test image's prediction and confidence, and how confidence splits right from wrong
+    write_csv(d / "confidence.csv", rows(range(len(true))), ["index", "true", "predicted", "confidence"])
+    plots.save(plots.confidence_histogram(confidence, pred == true), d / "confidence.png")
 
     wrong = np.flatnonzero(pred != true)
     worst = wrong[np.argsort(-confidence[wrong], kind="stable")][:n_mistakes]

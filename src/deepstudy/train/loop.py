@@ -23,6 +23,7 @@ from ..data import ClassificationData
 from ..errors import ConfigError
 from ..io import write_csv
 from .checkpoint import restore_training_state, save_training_state, save_weights
+from .distributed import SINGLE, World, agree, shard, sum_over_ranks, sync_buffers, wrap
 from .optim import make_optimizer, make_scheduler
 
 HISTORY_FIELDS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
@@ -65,15 +66,31 @@ def predict_logits(model: nn.Module, data: ClassificationData, split: str, batch
     return torch.cat(out) if out else torch.empty(0, 0)
 
 
+@torch.inference_mode()
 def evaluate(model: nn.Module, data: ClassificationData, split: str, batch_size: int,
-             channels_last: bool = False, criterion: nn.Module | None = None) -> dict:
-    """Loss and accuracy of a split; with a regression `criterion` (MSE, ...) the loss alone."""
-    logits = predict_logits(model, data, split, batch_size, channels_last)
-    labels = data.labels(split)
-    if criterion is not None:
-        return {"loss": criterion(logits, labels).item(), "accuracy": None}
-    return {"loss": F.cross_entropy(logits, labels).item(),
-            "accuracy": (logits.argmax(1) == labels).float().mean().item()}
+             channels_last: bool = False, criterion: nn.Module | None = None, world: World = SINGLE) -> dict:
+    """Mean loss and accuracy of a split; with a regression `criterion` (MSE, ...) the loss alone.
+    Under torchrun each rank takes its share of every batch and the sums are added up over
+    ranks, so every rank gets the same numbers."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    for x, y in data.eval_batches(split, batch_size, channels_last):
+        if world.distributed:
+            part = shard(len(y), world)
+            x, y = x[part], y[part]
+        out = model(x)
+        if criterion is None:
+            loss_sum += F.cross_entropy(out, y, reduction="sum")
+            correct += (out.argmax(1) == y).sum()
+        else:  # a mean-reducing criterion: weight each batch by its size
+            loss_sum += criterion(out, y) * len(y)
+    model.train(was_training)
+    loss_sum, correct = sum_over_ranks(loss_sum, correct, world=world)
+    n = max(1, data.size(split))
+    return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n if criterion is None else None}
 
 
 def is_better(value: float, best: float | None, monitor: str) -> bool:
@@ -84,12 +101,14 @@ def is_better(value: float, best: float | None, monitor: str) -> bool:
 
 def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, resume: bool = False,
         log: Callable[[str], None] = print, progress: bool = True,
-        criterion: nn.Module | None = None, params=None) -> FitResult:
+        criterion: nn.Module | None = None, params=None, world: World = SINGLE) -> FitResult:
     """Train `model` on `data`.  The default objective is classification (cross-entropy, with
     accuracy tracked); a regression task passes its `criterion` (e.g. nn.MSELoss()) and then
     only the loss is tracked, and `train.monitor` must be val_loss.
     `params`: what the optimizer updates (parameter groups with their own learning rates, as
-    fine-tuning uses); default every parameter of the model."""
+    fine-tuning uses); default every parameter of the model.  Under torchrun (`world`), every
+    rank runs this same loop on its share of each batch (see distributed.py) and rank 0 alone
+    writes files."""
     train_cfg = cfg["train"]
     epochs, bs, monitor = train_cfg["epochs"], train_cfg["batch_size"], train_cfg["monitor"]
     classify = criterion is None
@@ -102,6 +121,7 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
     channels_last = uses_conv(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    net = wrap(model, world)  # the model itself in one process; DistributedDataParallel under torchrun
 
     if classify:
         criterion = nn.CrossEntropyLoss(label_smoothing=train_cfg["label_smoothing"])
@@ -135,7 +155,12 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", leave=False, unit="batch",
                    disable=not (progress and sys.stderr.isatty()), file=sys.stderr)
         for step, (x, y) in enumerate(data.train_batches(bs, generator, channels_last)):
-            logits = model(x)
+            if world.distributed:
+                if len(y) < world.size:  # a last scrap too small to share: every rank skips it alike
+                    continue
+                part = shard(len(y), world)
+                x, y = x[part], y[part]
+            logits = net(x)
             loss = criterion(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -155,8 +180,10 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
                                 **({"acc": f"{100 * correct.item() / seen:.2f}%"} if classify else {}))
         bar.close()
 
+        loss_sum, correct = sum_over_ranks(loss_sum, correct, world=world)
+        sync_buffers(model, world)  # every rank evaluates rank 0's BatchNorm statistics
         val = evaluate(model, data, "val", train_cfg["eval_batch_size"], channels_last,
-                       None if classify else criterion)
+                       None if classify else criterion, world)
         score = val["accuracy"] if monitor == "val_accuracy" else val["loss"]
         if scheduler is not None and interval == "epoch":
             scheduler.step(score)
@@ -169,19 +196,21 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
 
         if is_better(score, best_value, monitor):
             best_value, best_epoch, bad_epochs = score, epoch, 0
-            save_weights(paths.weights, model)
+            if world.main:
+                save_weights(paths.weights, model)
         else:
             bad_epochs += 1
         if train_cfg["early_stop"] and bad_epochs >= train_cfg["early_stop"]:
             stopped_early = True
-        if train_cfg["max_minutes"] and time.time() - began > 60 * train_cfg["max_minutes"]:
+        if train_cfg["max_minutes"] and agree(time.time() - began > 60 * train_cfg["max_minutes"], world):
             stopped_early = True
         finished = stopped_early or epoch == epochs
 
-        save_training_state(paths.checkpoint, epoch=epoch, finished=finished, model=model, optimizer=optimizer,
-                            scheduler=scheduler, generator=generator, history=history, best_value=best_value,
-                            best_epoch=best_epoch, bad_epochs=bad_epochs)
-        write_csv(paths.history, history, HISTORY_FIELDS)
+        if world.main:  # one writer: the other processes hold the same weights
+            save_training_state(paths.checkpoint, epoch=epoch, finished=finished, model=model, optimizer=optimizer,
+                                scheduler=scheduler, generator=generator, history=history, best_value=best_value,
+                                best_epoch=best_epoch, bad_epochs=bad_epochs)
+            write_csv(paths.history, history, HISTORY_FIELDS)
 
         left = (epochs - epoch) * sum(epoch_times) / len(epoch_times)
         row = history[-1]
