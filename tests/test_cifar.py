@@ -202,3 +202,39 @@ def test_augmentation_runs_per_image_and_keeps_the_dtype(tmp_path):
     b = data.augment(x, torch.Generator().manual_seed(1))
     assert a.dtype == torch.uint8 and a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, x)
     assert load_dataset("cifar10", ctx(tmp_path), variant="jpeg", crop=0, flip=False).augment is None
+
+
+def test_prediction_analysis_of_a_cifar_run(data_root, tmp_path):
+    """The seed's prediction analysis: every test image's confidence, the most confident
+    mistakes (all wrong, surest first), per-class accuracy equal to the report's recall."""
+    import csv
+    import json
+
+    from deepstudy import api
+
+    r = api.run("cifar-cnn-bn", tier="smoke", data_dir=data_root, out=tmp_path / "run", progress=False,
+                log=lambda m: None)
+    plots_dir = r.run_dir / "plots"
+    m = json.loads((r.run_dir / "metrics.json").read_text())
+
+    def rows(name):
+        with open(plots_dir / name, newline="") as f:
+            return list(csv.DictReader(f))
+
+    every = rows("confidence.csv")
+    assert len(every) == r.config["data"]["sizes"]["test"]
+    assert all(0.1 <= float(row["confidence"]) <= 1 for row in every)  # top softmax of 10 classes
+    right = sum(row["true"] == row["predicted"] for row in every)
+    assert right / len(every) == pytest.approx(m["test"]["accuracy"])
+
+    mistakes = rows("confident_mistakes.csv")
+    assert mistakes and all(row["true"] != row["predicted"] for row in mistakes)
+    shown = [float(row["confidence"]) for row in mistakes]
+    assert shown == sorted(shown, reverse=True)
+    wrong = [float(row["confidence"]) for row in every if row["true"] != row["predicted"]]
+    assert shown[0] == max(wrong)
+
+    per_class = {row["class"]: float(row["accuracy"]) for row in rows("per_class_accuracy.csv")}
+    assert per_class == {c: pytest.approx(v["recall"], abs=1e-6) for c, v in m["test"]["per_class"].items()}
+    for name in ("confidence.png", "per_class_accuracy.png", "class_distribution.png", "confident_mistakes.png"):
+        assert (plots_dir / name).stat().st_size > 1000

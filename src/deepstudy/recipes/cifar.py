@@ -1,0 +1,171 @@
+"""CIFAR-10: the seed's BatchNorm CNN, AlexNet (mini, full-size and regularised), ZFNet, VGG-16
+and the ResNets of He et al. 2015, all on 32x32 inputs (no ImageNet stems).
+
+Tiers: `full` is the seed's or the paper's schedule (GPU-sized for VGG and the ResNets: never
+run in CI, expected numbers given with their source); `quick` is what fits in about ten
+minutes on a 2-core CPU; `smoke` is seconds on a 2,000-image subset for the test suite.
+
+Data: the canonical files (torchvision's python layout) under the data root, or the JPEG copy
+in ../shared/datasets with `--set data.variant=jpeg` (every result made with it says so).
+Validation is carved from the training images (45k/5k; ZFNet keeps the seed's 80/20).
+"""
+
+from . import Recipe, Reference, register_recipe
+
+STUDY = "CIFAR-10"
+# one epoch on a real 2,000-image subset with narrow models: proves the whole path runs, in seconds
+# (on the JPEG copy: the one CIFAR-10 a machine without network is sure to have, ../shared/datasets).
+# Why Adam at a constant rate, small batches and no augmentation here: 40 steps must visibly
+# learn, whatever the recipe's own schedule (a warm-up alone would take them all).
+SMOKE = {"data.variant": "jpeg", "data.limit": 2000, "data.crop": 0, "train.epochs": 1, "train.batch_size": 50,
+         "optim.name": "adam", "optim.lr": 2e-3, "optim.weight_decay": 0.0, "schedule.name": "none",
+         "schedule.warmup_epochs": 0.0}
+PYTORCH_CIFAR = "kuangliu/pytorch-cifar README table"
+HE_2015 = "He et al. 2015, Deep Residual Learning, Table 6"
+
+
+def sgd(lr, weight_decay=5e-4, nesterov=True):
+    return {"name": "sgd", "lr": lr, "momentum": 0.9, "nesterov": nesterov, "weight_decay": weight_decay}
+
+
+register_recipe(Recipe(
+    name="cifar-cnn-bn", study=STUDY, task="classification",
+    description="The seed's BatchNorm CNN: Conv-BN-ReLU blocks with max-pooling and an FC head, SGD, 20 epochs",
+    config={
+        "data": {"name": "cifar10", "val_fraction": 0.1, "crop": 4, "flip": True},
+        "model": {"name": "cnn_bn", "channels": (64, 128, 256), "convs_per_block": 2, "hidden": 256, "dropout": 0.3},
+        "optim": sgd(0.05),
+        "schedule": {"name": "onecycle", "pct_start": 0.25},
+        "train": {"epochs": 20, "batch_size": 128, "label_smoothing": 0.1},
+    },
+    tiers={
+        "smoke": {**SMOKE, "model.channels": (16, 32, 64), "model.convs_per_block": 1, "model.hidden": 64},
+        # Why narrower and shorter: the full net does ~30 images/s per core here, an epoch of
+        # 45k images takes ~9 minutes; half the widths cost a quarter and, with a one-cycle
+        # schedule, lose only a few points
+        "quick": {"model.channels": (32, 64, 128), "train.epochs": 5, "train.batch_size": 256, "optim.lr": 0.1},
+    },
+    seed=Reference(None, "seed notebook: CNN with BatchNorm, about 20 epochs, SGD or Adam"),
+    target={"quick": 0.85},
+))
+
+register_recipe(Recipe(
+    name="cifar-alexnet-mini", study=STUDY, task="classification",
+    description="The seed's mini-AlexNet: 5 conv, 3 max-pool, 2 FC of 1024 with dropout 0.5, Adam, 10 epochs",
+    config={
+        "data": {"name": "cifar10", "val_fraction": 0.1, "crop": 0, "flip": False},
+        "model": {"name": "alexnet_mini", "channels": (64, 128, 256, 256, 128), "hidden": 1024, "dropout": 0.5},
+        "optim": {"name": "adam", "lr": 1e-3},
+        "train": {"epochs": 10, "batch_size": 64},
+    },
+    tiers={
+        "smoke": {**SMOKE, "model.channels": (16, 32, 64, 64, 32), "model.hidden": 128, "model.batch_norm": True},
+        # Why BatchNorm, augmentation and a one-cycle SGD schedule: the seed's plain Adam run
+        # reaches ~68% in 10 epochs; these reach more in half the epochs
+        "quick": {"model.batch_norm": True, "model.channels": (32, 64, 128, 128, 64), "model.hidden": 512,
+                  "data.crop": 4, "data.flip": True, "optim.name": "sgd", "optim.lr": 0.05, "optim.momentum": 0.9,
+                  "optim.nesterov": True, "optim.weight_decay": 5e-4, "schedule.name": "onecycle",
+                  "train.epochs": 5, "train.batch_size": 256, "train.label_smoothing": 0.1},
+    },
+    seed=Reference(0.68, "seed notebook: mini-AlexNet, 10 epochs, ~68% test"),
+    target={"quick": 0.77},
+))
+
+ALEXNET = {
+    "data": {"name": "cifar10", "val_fraction": 0.1, "crop": 0, "flip": False},
+    "model": {"name": "alexnet_cifar", "hidden": 4096, "dropout": 0.5},
+    "optim": {"name": "adam", "lr": 1e-3},
+    "train": {"epochs": 100, "batch_size": 128},
+}
+register_recipe(Recipe(
+    name="cifar-alexnet", study=STUDY, task="classification",
+    description="AlexNet (36M parameters) with the seed's 100 epochs of Adam 1e-3 and no augmentation: it overfits",
+    config=ALEXNET,
+    tiers={
+        "smoke": {**SMOKE, "model.channels": (16, 32, 64, 64, 32), "model.hidden": 128, "model.batch_norm": True},
+        "quick": {"train.epochs": 3, "model.channels": (32, 96, 192, 128, 128), "model.hidden": 1024},
+    },
+    seed=Reference(0.53, "seed notebook: AlexNet, Adam 1e-3, 100 epochs, 53% validation accuracy", split="val"),
+))
+
+register_recipe(Recipe(
+    name="cifar-alexnet-reg", study=STUDY, task="classification",
+    description="cifar-alexnet regularised: BatchNorm, crop+flip augmentation, weight decay, label smoothing, cosine SGD",
+    config={
+        **ALEXNET,
+        "data": {"name": "cifar10", "val_fraction": 0.1, "crop": 4, "flip": True},
+        "model": {"name": "alexnet_cifar", "hidden": 4096, "dropout": 0.5, "batch_norm": True},
+        "optim": sgd(0.02),
+        "schedule": {"name": "cosine", "warmup_epochs": 1},
+        "train": {"epochs": 60, "batch_size": 128, "label_smoothing": 0.1},
+    },
+    tiers={
+        "smoke": {**SMOKE, "model.channels": (16, 32, 64, 64, 32), "model.hidden": 128},
+        "quick": {"train.epochs": 3, "model.channels": (32, 96, 192, 128, 128), "model.hidden": 1024},
+    },
+    seed=Reference(0.53, "seed notebook's unregularised AlexNet: 53% validation accuracy", split="val"),
+))
+
+register_recipe(Recipe(
+    name="cifar-zfnet", study=STUDY, task="classification",
+    description="ZFNet shaped for 32x32 (5 conv, 3 max-pool, 3 FC), the seed's 80/20 split; class distribution as bar and pie",
+    config={
+        "data": {"name": "cifar10", "val_fraction": 0.2, "crop": 4, "flip": True},
+        "model": {"name": "zfnet_cifar", "channels": (96, 256, 384, 384, 256), "hidden": (1024, 512), "batch_norm": True},
+        "optim": sgd(0.05),
+        "schedule": {"name": "onecycle"},
+        "train": {"epochs": 30, "batch_size": 128, "label_smoothing": 0.1},
+    },
+    tiers={
+        "smoke": {**SMOKE, "model.channels": (16, 32, 64, 64, 32), "model.hidden": (64, 32)},
+        "quick": {"model.channels": (32, 96, 128, 128, 96), "model.hidden": (512, 256), "train.epochs": 5,
+                  "train.batch_size": 256, "optim.lr": 0.1},
+    },
+    seed=Reference(0.807, "seed notebook: ZFNet-style CNN, 80/20 split, 80.7% test"),
+    target={"quick": 0.80},
+))
+
+register_recipe(Recipe(
+    name="cifar-vgg16", study=STUDY, task="classification",
+    description="VGG-16 with BatchNorm, SGD 0.05 + momentum, weight decay 5e-4, cosine over 200 epochs (GPU-sized)",
+    config={
+        "data": {"name": "cifar10", "val_fraction": 0.1, "crop": 4, "flip": True},
+        "model": {"name": "vgg16_bn_cifar", "width": 64},
+        "optim": sgd(0.05, nesterov=False),
+        "schedule": {"name": "cosine"},
+        "train": {"epochs": 200, "batch_size": 128},
+    },
+    tiers={
+        "smoke": {**SMOKE, "model.width": 8},
+        # a quarter of the width (1/16 of the work), 5 epochs: the shape of the study, not its number
+        "quick": {"model.width": 16, "train.epochs": 5, "schedule.name": "onecycle", "optim.lr": 0.1},
+    },
+    published=Reference(0.9264, f"VGG-16, {PYTORCH_CIFAR}; 93.5% is the expected full-tier number with BN"),
+    target={"full": 0.935},
+))
+
+# He et al. 2015, section 4.2: SGD lr 0.1, momentum 0.9, weight decay 1e-4, batch 128, the rate
+# divided by 10 at 32k and 48k iterations, stopped at 64k (= epochs 82, 123, 164 at 45k/128)
+RESNET_FULL = {"train.epochs": 164, "schedule.name": "multistep", "schedule.milestones": (82, 123)}
+for depth, published, target in ((20, 0.9125, 0.915), (56, 0.9303, 0.93)):
+    register_recipe(Recipe(
+        name="cifar-resnet" if depth == 20 else f"cifar-resnet{depth}", study=STUDY, task="classification",
+        description=f"ResNet-{depth} (He et al. 2015, option A shortcuts), SGD 0.1, momentum 0.9, weight decay 1e-4, "
+                    f"batch 128; the seed's 50 epochs with a scheduler, the paper's 164 in the full tier",
+        config={
+            "data": {"name": "cifar10", "val_fraction": 0.1, "crop": 4, "flip": True},
+            "model": {"name": f"resnet{depth}_cifar"},
+            "optim": sgd(0.1, weight_decay=1e-4, nesterov=False),
+            "schedule": {"name": "cosine"},
+            "train": {"epochs": 50, "batch_size": 128},
+        },
+        tiers={
+            "smoke": {**SMOKE, "model.width": 8},
+            "quick": {"train.epochs": 5 if depth == 20 else 2, "schedule.name": "onecycle"},
+            "full": RESNET_FULL,
+        },
+        seed=Reference(None, "seed notebook: SGD lr 0.1, momentum 0.9, weight decay 1e-4, a scheduler, 50 epochs, batch 128"),
+        published=Reference(published, f"ResNet-{depth}, {HE_2015}"),
+        target={"full": target},
+        default_tier="quick",
+    ))
