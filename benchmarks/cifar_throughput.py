@@ -64,7 +64,7 @@ def write_python_layout(root: Path, ctx: DataContext, variant: str) -> Path:
 
     def dump(name, images, labels):
         with open(folder / name, "wb") as f:
-            pickle.dump({b"data": images.reshape(len(images), -1).numpy(), b"labels": labels.tolist()}, f)
+            pickle.dump({"data": images.reshape(len(images), -1).numpy(), "labels": labels.tolist()}, f)
 
     for i in range(5):
         part = slice(10_000 * i, 10_000 * (i + 1))
