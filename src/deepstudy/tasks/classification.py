@@ -200,7 +200,7 @@ def _write_predictions(run: RunDir, probs: np.ndarray, true: np.ndarray, classes
     write_csv(d / "predictions.csv", rows(grid.tolist()), fields)
 
     # every test image's prediction and confidence, and how confidence splits right from wrong
-    write_csv(d / "confidence.csv", rows(range(len(true))), ["index", "true", "predicted", "confidence"])
+    write_csv(d / "confidence.csv", rows(range(len(true))), fields)
     plots.save(plots.confidence_histogram(confidence, pred == true), d / "confidence.png")
 
     wrong = np.flatnonzero(pred != true)
