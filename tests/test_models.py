@@ -13,6 +13,7 @@ VOCAB = 100  # text models: in_shape is (vocabulary size,)
 # name -> (input shape, parameters with default options, 10 classes)
 PINNED = {
     "cnn_simple": ((1, 28, 28), 421_642),
+    "fastnet_cifar": ((3, 32, 32), 1_971_352),  # whitening bias 24 + convs 1,967,616 + BN shifts 1,152 + head 2,560
     "lenet5": ((1, 28, 28), 61_706),  # the classic LeNet-5 count
     "mlp": ((1, 28, 28), 134_794),  # 784-128-128-128-10
     "rnn_rows": ((1, 28, 28), 82_186),  # LSTM(28 -> 128) + Linear(128 -> 10)
@@ -85,6 +86,7 @@ CIFAR_VARIANTS = [
     ("resnet20_cifar", {"shortcut": "B"}),
     ("resnet56_cifar", {"width": 8}),
     ("resnet18_cifar", {"width": 16}),
+    ("fastnet_cifar", {"widths": (8, 16), "activation": "relu", "tta": "flip_translate"}),
 ]
 
 

@@ -68,6 +68,18 @@ def test_warmup_then_cosine():
     assert all(a >= b for a, b in zip(out[10:], out[11:]))
 
 
+def test_warmup_from_a_chosen_start_then_linear_decay_to_min_lr():
+    # airbench's triangle: from 0.2 lr up to lr over the warm-up, then a straight line down to min_lr
+    out, _ = lrs({"name": "linear", "warmup_epochs": 1, "warmup_start": 0.2, "min_lr": 0.007})
+    assert out[0] == pytest.approx(0.02)
+    assert out[5] == pytest.approx(0.1 * (0.2 + 0.8 * 5 / 10))
+    assert out[10] == pytest.approx(0.1)
+    assert out[30] == pytest.approx(0.1 + (0.007 - 0.1) * 20 / 40)
+    steps = [b - a for a, b in zip(out[10:], out[11:])]
+    assert steps == pytest.approx([steps[0]] * len(steps))  # a straight line
+    assert out[-1] == pytest.approx(0.1 + (0.007 - 0.1) * 39 / 40)
+
+
 def test_onecycle_rises_then_falls():
     out, _ = lrs({"name": "onecycle", "pct_start": 0.3})
     peak = max(range(len(out)), key=out.__getitem__)

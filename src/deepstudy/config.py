@@ -39,12 +39,13 @@ class OptimConfig:
 
 @dataclass
 class ScheduleConfig:
-    name: Literal["none", "step", "multistep", "cosine", "onecycle", "plateau"] = "none"
-    warmup_epochs: float = 0.0  # linear warm-up from lr/100, before any schedule but plateau
+    name: Literal["none", "step", "multistep", "cosine", "linear", "onecycle", "plateau"] = "none"
+    warmup_epochs: float = 0.0  # linear warm-up from lr * warmup_start, before any schedule but plateau
+    warmup_start: float = 0.01  # the warm-up's first learning rate, as a fraction of optim.lr
     step_size: int = 10  # step: epochs between decays
     milestones: tuple[int, ...] = ()  # multistep: epochs at which to decay
     gamma: float = 0.1  # step / multistep: decay factor
-    min_lr: float = 0.0  # cosine: final learning rate
+    min_lr: float = 0.0  # cosine, linear: final learning rate
     pct_start: float = 0.25  # onecycle: fraction of the run spent rising to optim.lr
     factor: float = 0.1  # plateau: decay factor
     patience: int = 2  # plateau: epochs without improvement before decaying
@@ -62,8 +63,9 @@ class TrainConfig:
     monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
     device: str = "auto"  # auto = CUDA when present, else CPU
     max_minutes: float = 0.0  # stop after the epoch that crosses this wall-clock budget; 0 = off
-    # bf16: matrix products in bfloat16 under torch.autocast, weights and optimizer in float32
-    # (language models only; on a CPU with AVX-512 BF16 an LSTM step runs ~1.7x faster)
+    # bf16: matrix products and convolutions in bfloat16 under torch.autocast, weights and
+    # optimizer in float32 (on this project's AVX-512 BF16 CPU an LSTM step runs ~1.7x faster,
+    # a fastnet_cifar step ~2x; on CPUs without native bf16 it can be slower: measure first)
     precision: Literal["fp32", "bf16"] = "fp32"
 
 

@@ -79,10 +79,10 @@ def train(ctx: RunContext) -> dict:
     # The weights chosen on validation are the ones that meet the test set, once.  Their
     # validation numbers are already in the history: the best epoch was evaluated with them.
     load_weights(run.weights, model, ctx.device)
-    bs, cl = cfg["train"]["eval_batch_size"], uses_conv(model)
+    bs, cl, precision = cfg["train"]["eval_batch_size"], uses_conv(model), cfg["train"]["precision"]
     best = next(row for row in result.history if row["epoch"] == result.best_epoch)
     val = {"accuracy": best["val_accuracy"], "loss": best["val_loss"]}
-    logits = predict_logits(model, data, "test", bs, cl)
+    logits = predict_logits(model, data, "test", bs, cl, precision)
     report = classification_report(logits, data.labels("test"), data.classes)
     metrics = {
         "recipe": ctx.recipe.name, "tier": ctx.tier, "task": "classification",
@@ -248,7 +248,9 @@ def evaluate_model(model: torch.nn.Module, saved: dict, split: str, data_root, d
         # the inputs the model was trained on: the run's own normalisation (a pretrained backbone's
         # may differ from the statistics the dataset would fit)
         data.normalize = Normalize(tuple(saved["data"]["mean"]), tuple(saved["data"]["std"]))
-    logits = predict_logits(model, data, split, saved["config"]["train"]["eval_batch_size"], uses_conv(model))
+    train_cfg = saved["config"]["train"]
+    logits = predict_logits(model, data, split, train_cfg["eval_batch_size"], uses_conv(model),
+                            train_cfg.get("precision", "fp32"))
     report = classification_report(logits, data.labels(split), data.classes)
     return {"split": split, "count": data.size(split), "unit": getattr(data, "unit", "images"), "accuracy": report["accuracy"],
             "loss": report["loss"], "per_class": report["per_class"]}

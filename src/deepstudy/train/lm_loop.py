@@ -23,7 +23,9 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError
 from ..io import write_csv
 from .checkpoint import restore_training_state, save_training_state, save_weights
-from .loop import FitResult, Paths, format_duration, is_better
+# autocast: bf16 runs the LSTM's and the head's matrix products in bfloat16; weights,
+# gradients, optimizer state and the loss stay float32, so the updates are not rounded away
+from .loop import FitResult, Paths, autocast, format_duration, is_better
 from .optim import make_optimizer, make_scheduler
 
 HISTORY_FIELDS = ["epoch", "train_loss", "val_loss", "val_bpc", "lr", "seconds", "chars_per_second"]
@@ -32,13 +34,6 @@ HISTORY_FIELDS = ["epoch", "train_loss", "val_loss", "val_bpc", "lr", "seconds",
 def detach(state):
     """The LSTM's (h, c) with the same values and no history."""
     return None if state is None else tuple(s.detach() for s in state)
-
-
-def autocast(device: torch.device, precision: str):
-    """bf16: the LSTM's and the head's matrix products in bfloat16 (about 1.7x faster on a CPU
-    with AVX-512 BF16, and on recent GPUs); weights, gradients, optimizer state and the loss
-    stay float32, so the updates are not rounded away."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 @torch.inference_mode()

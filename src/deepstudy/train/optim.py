@@ -46,10 +46,12 @@ def make_scheduler(optimizer, cfg: dict, steps_per_epoch: int, epochs: int, moni
         "step": lambda: lr_scheduler.StepLR(optimizer, cfg["step_size"] * steps_per_epoch, cfg["gamma"]),
         "multistep": lambda: lr_scheduler.MultiStepLR(optimizer, [m * steps_per_epoch for m in cfg["milestones"]], cfg["gamma"]),
         "cosine": lambda: lr_scheduler.CosineAnnealingLR(optimizer, max(1, total - warm), eta_min=cfg["min_lr"]),
+        "linear": lambda: lr_scheduler.LinearLR(optimizer, 1.0, cfg["min_lr"] / optimizer.defaults["lr"],
+                                                total_iters=max(1, total - warm)),
     }[name]
     if not warm:
         return (main() if main else None), "step"
-    warmup = lr_scheduler.LinearLR(optimizer, start_factor=0.01, end_factor=1.0, total_iters=warm)
+    warmup = lr_scheduler.LinearLR(optimizer, start_factor=cfg["warmup_start"], end_factor=1.0, total_iters=warm)
     if main is None:
         return warmup, "step"
     return lr_scheduler.SequentialLR(optimizer, [warmup, main()], milestones=[warm]), "step"

@@ -1,0 +1,117 @@
+"""fastnet_cifar's tricks do what their comments claim: the stem whitens, the fitted stem survives
+saving and loading, test-time augmentation is mirror-invariant, the scaled BN shift trains at
+bias_scale**2 the learning rate, and bf16 autocast trains it through the standard loop."""
+
+from dataclasses import asdict
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from deepstudy.config import OptimConfig, ScheduleConfig, TrainConfig
+from deepstudy.models import create_model
+from deepstudy.models.fastnet_cifar import ShiftOnlyBatchNorm
+
+
+def images(n=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    # correlated channels and neighbouring pixels, as in photographs: a grey level shared by the
+    # whole image plus smooth noise, and some pixel noise so that no direction has near-zero variance
+    smooth = 3 * F.avg_pool2d(torch.randn(n, 3, 35, 35, generator=g), 4, stride=1)
+    return torch.randn(n, 1, 1, 1, generator=g) + smooth + torch.randn(n, 3, 32, 32, generator=g)
+
+
+def test_stem_whitens_the_patches_of_the_first_training_batch():
+    model = create_model("fastnet_cifar", (3, 32, 32), 10, widths=(8, 8, 8))
+    x = images()
+    raw = x.unfold(2, 2, 1).unfold(3, 2, 1).permute(0, 2, 3, 1, 4, 5).reshape(-1, 12)
+    assert (raw.T @ raw / len(raw) - torch.eye(12)).abs().max() > 0.5  # far from white to begin with
+    model.train()
+    model(x)
+    assert bool(model.whiten.fitted)
+    half = model.whiten.weight[:12]  # the other 12 filters are the negatives
+    out = F.conv2d(x, half).permute(0, 2, 3, 1).reshape(-1, 12)
+    covariance = out.T @ out / len(out)
+    assert covariance == pytest.approx(torch.eye(12), abs=2e-3)  # eps=5e-4 keeps it a little under 1
+    assert torch.equal(model.whiten.weight[12:], -half)
+
+
+def test_fitted_stem_is_saved_and_never_refitted():
+    a = create_model("fastnet_cifar", (3, 32, 32), 10, widths=(8, 8, 8)).train()
+    a(images(seed=1))
+    b = create_model("fastnet_cifar", (3, 32, 32), 10, widths=(8, 8, 8)).train()
+    b.load_state_dict(a.state_dict())
+    b(images(seed=2))  # other images: a refit would change the filters
+    assert torch.equal(a.whiten.weight, b.whiten.weight)
+    fresh = create_model("fastnet_cifar", (3, 32, 32), 10, widths=(8, 8, 8)).eval()
+    fresh(images())  # eval mode never fits: only training images may set the filters
+    assert not bool(fresh.whiten.fitted)
+
+
+def trained(**options):
+    model = create_model("fastnet_cifar", (3, 32, 32), 10, widths=(8, 16, 16), **options).train()
+    model(images())  # fits the stem and moves the BN statistics
+    return model.eval()
+
+
+@torch.no_grad()
+def test_flip_tta_is_mirror_invariant_and_really_averages():
+    model = trained(tta="flip")
+    x = images(8, seed=3)
+    assert torch.allclose(model(x), model(x.flip(-1)), atol=1e-5)
+    plain = model.logits(x)
+    assert not torch.allclose(model(x), plain, atol=1e-3)
+    model.tta = "none"
+    assert torch.equal(model(x), plain)
+
+
+@torch.no_grad()
+def test_flip_translate_tta_weights_its_six_views_as_airbench():
+    model = trained(tta="flip_translate")
+    x = images(8, seed=4)
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+
+    def mirrored(v):
+        return 0.5 * (model.logits(v) + model.logits(v.flip(-1)))
+
+    expected = 0.5 * mirrored(x) + 0.25 * mirrored(padded[..., :32, :32]) + 0.25 * mirrored(padded[..., 2:, 2:])
+    assert torch.allclose(model(x), expected, atol=1e-5)
+
+
+def test_scaled_shift_trains_at_bias_scale_squared_the_learning_rate():
+    torch.manual_seed(0)
+    x = torch.randn(16, 4, 5, 5)
+    target = torch.randn(16, 4, 5, 5)
+    moved = {}
+    for scale in (1.0, 8.0):
+        bn = ShiftOnlyBatchNorm(4, momentum=0.1, bias_scale=scale)
+        opt = torch.optim.SGD(bn.parameters(), lr=1e-3)
+        F.mse_loss(bn(x), target).backward()
+        opt.step()
+        moved[scale] = bn.shift.detach() * scale  # the shift the layer adds
+    assert moved[8.0] == pytest.approx(64 * moved[1.0], rel=1e-5)
+    assert moved[1.0].abs().min() > 0
+
+
+def test_bf16_autocast_trains_the_net_in_the_standard_loop(tmp_path):
+    from deepstudy.data import ClassificationData
+    from deepstudy.data.tensors import ImageTensors, Normalize
+    from deepstudy.train.loop import Paths, fit
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (256,), generator=g)
+    pixels = torch.randint(0, 100, (256, 3, 32, 32), generator=g, dtype=torch.uint8)
+    pixels[labels == 1, :, :16] += 120  # class 1: a bright top half
+    ds = ImageTensors(pixels, labels)
+    data = ClassificationData("toy", ds, ds.subset(slice(0, 64)), ds.subset(slice(0, 64)), ["dark", "bright"],
+                              Normalize.fit(pixels), "hand-made")
+    model = create_model("fastnet_cifar", (3, 32, 32), 2, widths=(8, 16, 16))
+    cfg = {"train": asdict(TrainConfig(epochs=2, batch_size=64, eval_batch_size=64, precision="bf16")),
+           "optim": asdict(OptimConfig(name="sgd", lr=0.2, momentum=0.85, nesterov=True)),
+           "schedule": asdict(ScheduleConfig())}
+    seen = []
+    model.head.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    result = fit(model, data, cfg, Paths(tmp_path / "c.pt", tmp_path / "w.safetensors", tmp_path / "h.csv"),
+                 log=lambda m: None, progress=False)
+    assert seen[0] == torch.bfloat16  # autocast really was on
+    assert result.history[-1]["val_accuracy"] > 0.9
