@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from deepstudy import api
 from deepstudy.data import DataContext, load_dataset
 from deepstudy.data.text import PAD, UNK, TokenBatch, TokenSequences, Vocab, encode_texts, token_batches, tokenize
-from deepstudy.errors import ConfigError, DataError, UserError
+from deepstudy.errors import DataError, UserError
 from deepstudy.models import create_model
 from deepstudy.tasks.language_model import sample
 from deepstudy.train import lm_loop
