@@ -257,3 +257,61 @@ def test_streamed_folder_gives_the_features_of_the_in_memory_one(tmp_path):
     for split in ("train", "val", "test"):
         assert torch.equal(streamed.labels(split), memory.labels(split))
         assert torch.allclose(compute_features(model, streamed, split), compute_features(model, memory, split), atol=1e-5)
+
+
+def test_a_trained_fastnet_serves_as_a_backbone_with_its_fitted_stem():
+    """cifar8-fast's net: its whitening stem and conv groups become the TransferNet's base under
+    the same names, so the trained weights (the fitted stem included) load as they are and the
+    base computes exactly the trained net's feature maps; the stem is never refitted."""
+    torch.manual_seed(0)
+    opts = {"widths": (8, 16, 16)}
+    trained = create_model("fastnet_cifar", (3, 32, 32), 8, **opts)
+    trained.train()
+    trained(torch.rand(16, 3, 32, 32))  # fits the stem on this first training batch
+    for p in trained.parameters():
+        p.data.add_(0.01 * torch.randn_like(p))  # as if trained: nothing left at its initial value
+    model = create_model("fastnet_cifar", (3, 32, 32), 2, **opts)
+    net = TransferNet(model.transfer_base(), (3, 32, 32), 2)
+    assert not bool(net.base.whiten.fitted)
+    from deepstudy.models.transfer import split_base
+    from deepstudy.models.weights import load_base_state
+    assert load_base_state(net, split_base(trained).state_dict(), "trained") == len(net.base.state_dict())
+    assert_base_equals(net, split_base(trained))
+    x = torch.rand(4, 3, 32, 32)
+    trained.eval(), net.eval()  # (the 2x2 stem makes 31x31, then three poolings: 15, 7, 3)
+    expected = trained.groups(trained.act(trained.whiten(x)))
+    assert net.feature_shape == (16, 3, 3) and torch.allclose(net.features(x), expected)
+    net.train()  # a training-mode step must not refit the loaded stem
+    net(torch.rand(16, 3, 32, 32) * 5)
+    assert torch.equal(net.base.whiten.weight, trained.whiten.weight)
+    # frozen as the transfer task freezes it: 4 units (stem, three conv groups)
+    net.freeze(0)
+    assert len(net.units()) == 4 and not any(p.requires_grad for p in net.base.parameters())
+
+
+def test_recipe_backbone_is_the_newest_finished_run_named_either_way(tmp_path):
+    """`recipe:NAME` weights: runs/NAME-<time> (the default) and runs/NAME (--out runs/NAME) both
+    count; a smoke run, an unfinished run and another recipe's run never do."""
+    import os
+
+    from deepstudy.models.weights import latest_run
+
+    def fake(name, recipe, tier="quick", finished=True, age=0):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"recipe": recipe, "tier": tier}))
+        (d / "model.safetensors").write_bytes(b"")
+        if finished:
+            (d / "metrics.json").write_text("{}")
+            os.utime(d / "metrics.json", (1e9 + age, 1e9 + age))
+        return d
+
+    with pytest.raises(WeightsError, match="no finished run of cifar8-fast"):
+        latest_run("cifar8-fast", tmp_path)
+    older = fake("cifar8-fast-20261201-100000", "cifar8-fast", age=1)
+    assert latest_run("cifar8-fast", tmp_path) == older
+    bare = fake("cifar8-fast", "cifar8-fast", age=2)
+    fake("cifar8-fast-smoke", "cifar8-fast", tier="smoke", age=9)
+    fake("cifar8-fast-20261201-120000", "cifar8-fast", finished=False)
+    fake("cifar8-fast-other", "cifar8-vgg-small", age=9)
+    assert latest_run("cifar8-fast", tmp_path) == bare

@@ -14,6 +14,7 @@ so validation, test and `deepstudy predict` all see the same function.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Literal
 
 import torch
@@ -146,6 +147,12 @@ class FastNet(nn.Module):
         h, w = x.shape[-2:]
         up_left, down_right = padded[..., :h, :w], padded[..., 2:, 2:]
         return 0.5 * mirrored + 0.25 * self._mirrored(up_left) + 0.25 * self._mirrored(down_right)
+
+    def transfer_base(self) -> nn.Sequential:
+        """The convolutional base for transfer learning (models/transfer.py): the whitening stem
+        and the conv groups, sharing this net's modules and keeping its state-dict names, so a
+        trained fastnet's weights load into a TransferNet's base as they are."""
+        return nn.Sequential(OrderedDict(whiten=self.whiten, act=self.act, groups=self.groups))
 
     def _mirrored(self, x: torch.Tensor) -> torch.Tensor:
         both = self.logits(torch.cat([x, x.flip(-1)])).float()

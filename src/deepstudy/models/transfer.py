@@ -8,7 +8,8 @@ registered here as models (their own classifiers dropped, the seeds' head in the
 they train like any other model; their submodules keep torchvision's names, so torchvision's
 ImageNet state dicts load into them unchanged (models/weights.py finds them).  Any deepstudy
 model that is an nn.Sequential with a Flatten (cnn_simple, ...) serves as a backbone too: its
-layers before the Flatten are the base (`as_transfer_net`).
+layers before the Flatten are the base (`as_transfer_net`); so does one with a `transfer_base()`
+method that returns its base (fastnet_cifar).
 
 Freezing works on "units", what Keras calls layers: a convolution with its BatchNorm and
 activation, a pooling layer, or a whole residual / inverted-residual block.  `unfreeze=15` on
@@ -146,6 +147,8 @@ def split_base(model: nn.Module) -> nn.Module:
     still match)."""
     if isinstance(model, TransferNet):
         return model.base
+    if hasattr(model, "transfer_base"):  # a model that says where its base ends (fastnet_cifar)
+        return model.transfer_base()
     if isinstance(model, nn.Sequential):
         layers = OrderedDict()
         for name, layer in model.named_children():
@@ -154,8 +157,8 @@ def split_base(model: nn.Module) -> nn.Module:
                     break
                 return nn.Sequential(layers)
             layers[name] = layer
-    raise ConfigError(f"{type(model).__name__} cannot serve as a backbone: expected a TransferNet or an "
-                      f"nn.Sequential whose convolutional layers come before a Flatten")
+    raise ConfigError(f"{type(model).__name__} cannot serve as a backbone: expected a TransferNet, a model with "
+                      f"a transfer_base() method or an nn.Sequential whose convolutional layers come before a Flatten")
 
 
 def as_transfer_net(model: nn.Module, in_shape, num_classes: int, *, hidden: int = 256, dropout: float = 0.5,

@@ -132,7 +132,9 @@ def latest_run(recipe: str, runs: Path = Path("runs")) -> Path:
     import json
 
     found = []
-    for d in runs.glob(f"{recipe}-*") if runs.is_dir() else []:
+    # `deepstudy run NAME` makes runs/NAME-<time>; `--out runs/NAME` the bare name
+    candidates = [runs / recipe, *runs.glob(f"{recipe}-*")] if runs.is_dir() else []
+    for d in candidates:
         try:
             saved = json.loads((d / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
