@@ -1,4 +1,4 @@
-"""Training images per second for cnn_bn on CIFAR-10, two ways, in one process, alternating:
+"""Training images per second for cnn_bn on CIFAR-10, three ways, in one process, alternating:
 
   (a) deepstudy   the training split held in memory as one uint8 tensor; each step slices a
                   shuffled batch, augments the whole batch at once (random crop with 4-pixel
@@ -8,10 +8,13 @@
                   CIFAR10 + RandomCrop(32, padding=4) / RandomHorizontalFlip / ToTensor /
                   Normalize, one PIL image at a time, through a DataLoader (the PyTorch CIFAR-10
                   tutorial's num_workers=2)
+  (c) tutorial, channels-last   (b) with the model and each batch made channels-last, as (a)
+                  feeds them: what is left of the ratio is the feeding alone
 
 Both train the model of the cifar-cnn-bn recipe's quick tier with SGD for the same number of
-steps after the same warm-up; images/second counts whole training steps (data, forward,
-backward, update).  Prints each repeat, the medians and the ratio a/b (target >= 1.5).
+steps after the same warm-up, at the recipe's precision (bf16 autocast on every side);
+images/second counts whole training steps (data, forward, backward, update).  Prints each
+repeat, the medians and the ratios a/b (target >= 1.5) and a/c.
 
 torchvision's CIFAR10 reads the python layout (cifar-10-batches-py).  When the data root has
 none, the benchmark writes one into a temporary folder from the images deepstudy loads (the
@@ -40,8 +43,13 @@ from deepstudy.data import DataContext, load_dataset
 from deepstudy.data.cifar import CLASSES, load_cifar10
 from deepstudy.data.root import data_root
 from deepstudy.models import create_model
+from deepstudy.train.loop import autocast
 
 RECIPE = recipes.resolve(recipes.get_recipe("cifar-cnn-bn"), "quick")
+# Both pipelines train at the recipe's precision (bf16 autocast when it says so), so the ratio
+# measures how the images are fed, not the arithmetic
+PRECISION = RECIPE["train"]["precision"]
+CPU = torch.device("cpu")
 
 
 def model() -> torch.nn.Module:
@@ -85,14 +93,16 @@ def deepstudy_steps(data, bs: int, warmup: int, steps: int) -> float:
         if i == warmup:
             t0 = time.perf_counter()
         x, y = next(it)
-        loss = F.cross_entropy(net(x), y)
+        with autocast(CPU, PRECISION):
+            loss = F.cross_entropy(net(x).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     return steps * bs / (time.perf_counter() - t0)
 
 
-def tutorial_steps(root: Path, mean, std, bs: int, warmup: int, steps: int, canonical: bool) -> float:
+def tutorial_steps(root: Path, mean, std, bs: int, warmup: int, steps: int, canonical: bool,
+                   channels_last: bool = False) -> float:
     from torch.utils.data import DataLoader
     from torchvision import datasets, transforms
 
@@ -109,6 +119,8 @@ def tutorial_steps(root: Path, mean, std, bs: int, warmup: int, steps: int, cano
     train_set = CIFAR10(str(root), train=True, transform=transform)
     loader = DataLoader(train_set, batch_size=bs, shuffle=True, num_workers=2)
     net = model()
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
     opt = optimizer(net)
     t0 = 0.0
     it = iter(loader)
@@ -116,7 +128,10 @@ def tutorial_steps(root: Path, mean, std, bs: int, warmup: int, steps: int, cano
         if i == warmup:
             t0 = time.perf_counter()
         x, y = next(it)
-        loss = F.cross_entropy(net(x), y)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(CPU, PRECISION):
+            loss = F.cross_entropy(net(x).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -144,23 +159,26 @@ def main():
         work = Path(tempfile.mkdtemp(prefix="deepstudy-cifar-bench-"))
         tv_root = write_python_layout(work, ctx, args.variant)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; cnn_bn {RECIPE['model']}, batch {bs}, "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; cnn_bn {RECIPE['model']}, batch {bs}, {PRECISION}, "
           f"{args.steps} timed steps after {args.warmup}; data: {data.source} ({args.variant})")
-    rates = {"a": [], "b": []}
+    rates = {"a": [], "b": [], "c": []}
     for rep in range(args.repeats):
         rates["a"].append(deepstudy_steps(data, bs, args.warmup, args.steps))
         print(f"  repeat {rep + 1} (a) deepstudy: {rates['a'][-1]:7.0f} images/s", flush=True)
-        rates["b"].append(tutorial_steps(tv_root, data.normalize.mean, data.normalize.std, bs, args.warmup,
-                                         args.steps, canonical))
-        print(f"  repeat {rep + 1} (b) tutorial:  {rates['b'][-1]:7.0f} images/s", flush=True)
+        for arm, cl in (("b", False), ("c", True)):
+            rates[arm].append(tutorial_steps(tv_root, data.normalize.mean, data.normalize.std, bs, args.warmup,
+                                             args.steps, canonical, channels_last=cl))
+            print(f"  repeat {rep + 1} ({arm}) tutorial{' channels-last' if cl else ''}: {rates[arm][-1]:7.0f} images/s",
+                  flush=True)
     if work is not None:
         shutil.rmtree(work, ignore_errors=True)
 
-    a, b = statistics.median(rates["a"]), statistics.median(rates["b"])
+    a, b, c = (statistics.median(rates[k]) for k in "abc")
     print()
     print(f"(a) deepstudy in-memory batches + batch augmentation: {a:7.0f} images/s (median)")
     print(f"(b) torchvision CIFAR10 + transforms + DataLoader:    {b:7.0f} images/s (median)")
-    print(f"a/b = {a / b:.2f}  (target >= 1.5)")
+    print(f"(c) the same, model and batches made channels-last:  {c:7.0f} images/s (median)")
+    print(f"a/b = {a / b:.2f}  (target >= 1.5); a/c = {a / c:.2f} (the feeding alone)")
 
 
 if __name__ == "__main__":
