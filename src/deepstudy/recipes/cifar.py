@@ -44,8 +44,9 @@ register_recipe(Recipe(
         "smoke": {**SMOKE, "model.channels": (16, 32, 64), "model.convs_per_block": 1, "model.hidden": 64},
         # Why narrower, shorter and bf16 (measured here, 2-core AVX-512-BF16 EPYC, batch 256):
         # the full 64/128/256 net trains at 234 images/s in fp32, 502 in bf16 (90 s an epoch);
-        # 48/96/192 in bf16 at 877 (51 s), so 12 one-cycle epochs fit in 15 minutes
-        "quick": {"model.channels": (48, 96, 192), "train.epochs": 12, "train.batch_size": 256, "optim.lr": 0.1,
+        # 48/96/192 in bf16 at 877 (51 s), so 14 one-cycle epochs fit in 15 minutes (12 measured
+        # 84.87% test in 10.9 minutes, just short of the tier's 85%)
+        "quick": {"model.channels": (48, 96, 192), "train.epochs": 14, "train.batch_size": 256, "optim.lr": 0.1,
                   "train.precision": "bf16"},
     },
     seed=Reference(None, "seed notebook: CNN with BatchNorm, about 20 epochs, SGD or Adam"),
