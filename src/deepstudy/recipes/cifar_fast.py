@@ -1,4 +1,5 @@
-"""cifar-fast: the fastest path we know to 93-94% on CIFAR-10 on a laptop-class CPU.
+"""cifar-fast: the fastest path we know to high CIFAR-10 accuracy on a laptop-class CPU (aimed at
+93% in 45 minutes of 2 cores; measured 90.47% on the JPEG copy, below).
 
 The recipe is airbench's (Keller Jordan, github.com/KellerJordan/cifar10-airbench, arXiv:2404.00498:
 94% in 2.6-3.8 s on an A100), re-sized for a 2-core CPU and run by the standard training loop:
@@ -10,14 +11,15 @@ The recipe is airbench's (Keller Jordan, github.com/KellerJordan/cifar10-airbenc
 Left out, for simplicity: airbench's lookahead/EMA of the weights and its alternating flip
 (each worth about a tenth of a point there).
 
-Measured here (JPEG copy, 45k/5k, 2-core EPYC; benchmarks/cifar_fast.py): airbench94's own
-10 epochs give 89.1% test in 12 minutes (airbench94: 94.0% on the canonical files, trained on
-all 50k); 31 epochs with its 2-pixel shifts give 90.5% in 34 minutes, training accuracy 98.5%:
-the longer run memorises.  So the full tier, sized for the 45-minute budget (~30 epochs of
-~64 s plus validation; the benchmark picks the number from a timing at start-up), adds the
-augmentation airbench96 uses for its 40-epoch runs (4-pixel shifts, 12-pixel cutout) and the
-6-view test-time augmentation (+0.46 points on validation with the 31-epoch weights).  The
-quick tier is airbench94's 10 epochs as they are.
+Measured here (JPEG copy, 45k/5k, 2-core EPYC; benchmarks/cifar_fast.py, one run each):
+  * airbench94's own 10 epochs (the quick tier): 89.13% test in 12.1 minutes (airbench94:
+    94.0% on the canonical files, trained on all 50k);
+  * this full tier, 31 epochs chosen by the benchmark's calibration: 90.47% in 33.8 minutes,
+    training accuracy 98.5% at the end (it memorises); with the 6-view test-time augmentation
+    (model.tta=flip_translate) the same weights score +0.46 points on validation;
+  * 36 planned epochs with airbench96's long-run augmentation (4-pixel shifts, 12-pixel cutout)
+    and 6-view TTA: 89.76%, stopped by the deadline after 35 (the machine slowed from 64 to 77 s
+    an epoch).  No better, so the full tier stays airbench94's.
 """
 
 from . import Recipe, Reference, register_recipe
@@ -28,7 +30,7 @@ BATCH = 1024
 MOMENTUM = 0.85
 LR = 11.5 / (1 + 1 / (1 - MOMENTUM)) * BATCH / 1024  # 1.5 at batch 1,024
 WEIGHT_DECAY = 0.0153 / 11.5  # so that lr * weight_decay is airbench's decay per 1,024 examples
-EPOCHS = 30  # what fits in 45 minutes here, with margin (see above)
+EPOCHS = 31  # what the benchmark's calibration fitted in 45 minutes here (see above)
 WARMUP = 0.23  # airbench: the learning rate peaks at 23% of the run
 
 
@@ -43,9 +45,12 @@ register_recipe(Recipe(
     description=f"fastnet_cifar (airbench-style whitened 8-layer net), bf16, Nesterov SGD, {EPOCHS} epochs: "
                 f">= 93% in 45 min on 2 CPU cores",
     config={
-        # WHY 4-pixel shifts and cutout: 30 epochs of 2-pixel shifts memorise the training set (above)
-        "data": {"name": "cifar10", "val_fraction": 0.1, "crop": 4, "flip": True, "cutout": 12},
-        "model": {"name": "fastnet_cifar", "widths": (64, 256, 256), "tta": "flip_translate"},
+        # WHY only 2-pixel shifts and flips: airbench's choice; here 4-pixel shifts with cutout did
+        # no better in the same 45 minutes (above)
+        "data": {"name": "cifar10", "val_fraction": 0.1, "crop": 2, "flip": True},
+        # WHY 2 test-time views, not 6: 6 views triple every validation pass (4.8 s with 2 here),
+        # paid after each of ~31 epochs
+        "model": {"name": "fastnet_cifar", "widths": (64, 256, 256), "tta": "flip"},
         "optim": {"name": "sgd", "lr": LR, "momentum": MOMENTUM, "nesterov": True, "weight_decay": WEIGHT_DECAY},
         "schedule": {"name": "linear", "warmup_epochs": WARMUP * EPOCHS, "warmup_start": 0.2, "min_lr": 0.07 * LR},
         # WHY label smoothing 0.2: measured by airbench as the best single regulariser for short runs
@@ -54,12 +59,10 @@ register_recipe(Recipe(
     tiers={
         # seconds: 2,000 real images, a narrow net; proves the path runs, nothing about accuracy
         # (WHY a higher learning rate per image than the full tier: 40 steps must get well above chance)
-        "smoke": {"data.variant": "jpeg", "data.limit": 2000, "data.cutout": 0, "model.widths": (16, 32, 32), "train.epochs": 2,
+        "smoke": {"data.variant": "jpeg", "data.limit": 2000, "model.widths": (16, 32, 32), "train.epochs": 2,
                   "train.batch_size": 100, "optim.lr": 0.8, "schedule.warmup_epochs": 0.5, "schedule.min_lr": 0.05},
-        # airbench94's 10 epochs, 2-pixel shifts and flips only (WHY: with so few epochs stronger
-        # augmentation costs more than it buys) and the cheaper 2-view test-time augmentation:
-        # 12 minutes here
-        "quick": {**triangle(10), "data.crop": 2, "data.cutout": 0, "model.tta": "flip"},
+        # airbench94's 10 epochs: 12 minutes here
+        "quick": triangle(10),
     },
     published=Reference(0.9401, "airbench94 (Jordan 2024, arXiv:2404.00498): 94.01% mean of 1,000 runs, "
                                 "9.9 epochs, 3.83 s on an A100, canonical CIFAR-10"),
