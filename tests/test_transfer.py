@@ -7,6 +7,7 @@ initialised here and saved the two ways people save them (torch state dict, safe
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -315,3 +316,24 @@ def test_recipe_backbone_is_the_newest_finished_run_named_either_way(tmp_path):
     fake("cifar8-fast-20261201-120000", "cifar8-fast", finished=False)
     fake("cifar8-fast-other", "cifar8-vgg-small", age=9)
     assert latest_run("cifar8-fast", tmp_path) == bare
+
+
+def test_from_scratch_reports_the_best_validation_epoch_not_the_last(tmp_path, capsys):
+    """A learning rate that grows 30x every epoch: the net learns the tinted images first, then
+    blows up, so the best epoch is not the last, and the reported numbers must be those of the
+    best epoch's saved weights (the ones `deepstudy eval` reads), not the last epoch's."""
+    folder = make_folder(tmp_path / "pets", n=40)
+    run = tmp_path / "scratch"
+    code, _, err = run_cli(["run", "catsdogs-cifar-scratch", "--out", str(run), "--no-progress", *TINY,
+                            f"data.path={folder}", "train.epochs=4", "optim.name=sgd", "optim.lr=0.003",
+                            "schedule.name=step", "schedule.step_size=1", "schedule.gamma=30"], capsys)
+    assert code == 0, err
+    m = json.loads((run / "metrics.json").read_text())
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    best = max(range(len(rows)), key=lambda i: float(rows[i]["val_accuracy"]))
+    assert m["best_epoch"] == best + 1 < len(rows), "precondition: the best epoch is not the last"
+    assert float(rows[-1]["val_accuracy"]) < float(rows[best]["val_accuracy"]), "precondition"
+    assert m["val"]["accuracy"] == pytest.approx(float(rows[best]["val_accuracy"]))
+    code, out, err = run_cli(["eval", str(run), "--split", "val"], capsys)
+    assert code == 0, err
+    assert f"{100 * m['val']['accuracy']:.2f}%" in out, out

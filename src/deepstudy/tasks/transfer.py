@@ -127,6 +127,9 @@ def train(ctx: RunContext) -> dict:
         result = fit(model, data, cfg, Paths(run.checkpoint, run.weights, run.history),
                      resume=ctx.resume, log=log, progress=ctx.progress)
         stages.append(("scratch", result))
+        # the weights of the best validation epoch (what model.safetensors holds) meet the test
+        # set, not the last epoch's still in memory
+        load_weights(run.weights, model, device)
         selected = "scratch"
     else:
         t0 = time.time()
