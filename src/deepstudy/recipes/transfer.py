@@ -17,6 +17,7 @@ The nets are 32x32 because two CPU cores pretrain them in minutes; VGG16 at 150x
 ImageNet weights is the full tier (catsdogs-vgg16-*), documented with the seeds' numbers.
 """
 
+from .. import config
 from . import Recipe, Reference, register_recipe
 from . import cifar_fast as fast
 
@@ -90,23 +91,14 @@ catsdogs("finetune", "Step 4: feature extraction, then the whole base fine-tuned
 # 8 classes.  The same four steps with cifar-fast's net, which two CPU cores pretrain to a much
 # stronger backbone in about the same time (bf16, airbench's schedule).
 FAST_PRETRAIN = "cifar8-fast"
-FASTNET = {"name": "fastnet_cifar", "widths": (64, 256, 256), "tta": "flip"}
+FASTNET = fast.CONFIG["model"]
 register_recipe(Recipe(
     name=FAST_PRETRAIN, study=STUDY, task="classification",
     description="Step 1 of the transfer proof with cifar-fast's net: fastnet_cifar pretrained on the 8 CIFAR-10 "
                 "classes that are neither cat nor dog (JPEG copy), bf16",
-    config={
-        "data": {"name": "cifar10", "variant": "jpeg", "classes": NON_PETS, "val_fraction": 0.1, "crop": 2,
-                 "flip": True},
-        "model": dict(FASTNET),
-        "optim": {"name": "sgd", "lr": fast.LR, "momentum": fast.MOMENTUM, "nesterov": True,
-                  "weight_decay": fast.WEIGHT_DECAY},
-        "schedule": {"name": "linear", "warmup_epochs": fast.WARMUP * FAST_EPOCHS, "warmup_start": 0.2,
-                     "min_lr": 0.07 * fast.LR},
-        "train": {"epochs": FAST_EPOCHS, "batch_size": fast.BATCH, "label_smoothing": 0.2, "precision": "bf16"},
-    },
-    tiers={"smoke": {"data.limit": 2000, "model.widths": (16, 32, 32), "train.epochs": 1, "train.batch_size": 100,
-                     "optim.lr": 0.8, "schedule.warmup_epochs": 0.5, "schedule.min_lr": 0.05}},
+    # cifar-fast's full tier on the 8 classes, for fewer epochs
+    config=config.merge(fast.CONFIG, {"data.variant": "jpeg", "data.classes": NON_PETS, **fast.triangle(FAST_EPOCHS)}),
+    tiers={"smoke": {**fast.SMOKE, "train.epochs": 1}},
 ))
 FAST_TRAIN = {"precision": "bf16"}
 catsdogs("scratch", "Step 2 (fastnet): the same net from random weights on 2,000 CIFAR-10 cats and dogs",
