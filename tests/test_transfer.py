@@ -337,3 +337,22 @@ def test_from_scratch_reports_the_best_validation_epoch_not_the_last(tmp_path, c
     code, out, err = run_cli(["eval", str(run), "--split", "val"], capsys)
     assert code == 0, err
     assert f"{100 * m['val']['accuracy']:.2f}%" in out, out
+
+
+def test_transfer_pool_max_reads_the_global_max_and_is_refused_where_the_model_pools_itself():
+    """transfer.pool=max puts a global max-pool between a plain backbone and the head (what
+    fastnet_cifar's own classifier reads); the torchvision/vgg_small TransferNets take model.pool,
+    so transfer.pool there is refused in one ConfigError rather than silently ignored."""
+    from deepstudy.errors import ConfigError
+    from deepstudy.models.transfer import build_transfer_model
+
+    torch.manual_seed(0)
+    net = build_transfer_model({"name": "fastnet_cifar", "widths": (8, 16, 16)}, (3, 32, 32), 2, pool="max")
+    net.eval()
+    x = torch.rand(4, 3, 32, 32)
+    assert net.feature_shape == (16, 1, 1)
+    assert torch.equal(net.features(x), net.base(x).amax(dim=(2, 3), keepdim=True))
+    assert net.head[1].in_features == 16
+    with pytest.raises(ConfigError, match="model.pool"):
+        build_transfer_model({"name": "vgg_small_cifar", "channels": (8,), "convs_per_block": 1}, (3, 32, 32), 2,
+                             pool="max")

@@ -83,6 +83,10 @@ class TransferConfig:
     finetune_epochs: int = 10
     finetune_lr: float = 1e-5  # the backbone's learning rate while fine-tuning
     head_lr: float = 0.0  # the head's learning rate while fine-tuning; 0 = finetune_lr
+    # what the head reads from a backbone that is not a transfer model itself (fastnet_cifar,
+    # cnn_simple, ...): the base's output flattened (the seeds'), or globally averaged or maxed;
+    # the torchvision backbones and vgg_small_cifar take model.pool instead
+    pool: Literal["flatten", "avg", "max"] = "flatten"
 
 
 FIXED_SECTIONS = {"optim": OptimConfig, "schedule": ScheduleConfig, "train": TrainConfig}

@@ -1,6 +1,6 @@
 """Transfer learning: a convolutional base (a backbone) with the seeds' classifier head on top.
 
-    TransferNet = base (convolutions) -> pool (none, or global average) -> head
+    TransferNet = base (convolutions) -> pool (none, global average or global max) -> head
     head        = Flatten -> Linear 256 -> ReLU -> Dropout 0.5 -> Linear n      (the seeds' head)
 
 The bases of torchvision's vgg16, vgg16_bn, resnet18, resnet50 and mobilenet_v3_small are
@@ -27,7 +27,7 @@ import torch.nn as nn
 from ..errors import ConfigError
 from . import register_model
 
-POOLS = ("flatten", "avg")
+POOLS = ("flatten", "avg", "max")  # Keras applications' pooling=None/"avg"/"max"
 
 
 def seed_head(in_features: int, num_classes: int, hidden: int = 256, dropout: float = 0.5) -> nn.Sequential:
@@ -48,7 +48,7 @@ class TransferNet(nn.Module):
             raise ConfigError(f"model.pool expects one of {', '.join(POOLS)}, got {pool!r}")
         self.base = base
         # Why a separate pool: what the head reads is what feature extraction caches
-        self.pool = nn.AdaptiveAvgPool2d(1) if pool == "avg" else nn.Identity()
+        self.pool = {"avg": nn.AdaptiveAvgPool2d(1), "max": nn.AdaptiveMaxPool2d(1)}.get(pool, nn.Identity())
         with torch.no_grad():
             was = base.training
             base.eval()
@@ -59,7 +59,7 @@ class TransferNet(nn.Module):
         self._frozen: list[nn.Module] = []
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """What the head reads: the base's output (globally averaged when pool=avg)."""
+        """What the head reads: the base's output (globally averaged or maxed when pool=avg/max)."""
         return self.pool(self.base(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -167,13 +167,18 @@ def as_transfer_net(model: nn.Module, in_shape, num_classes: int, *, hidden: int
     return TransferNet(split_base(model), in_shape, num_classes, hidden=hidden, dropout=dropout, pool=pool)
 
 
-def build_transfer_model(model_cfg: dict, in_shape, num_classes: int) -> TransferNet:
-    """The model a transfer run trains: a registered TransferNet as it is, any other registered
-    model's base under a new seed head."""
+def build_transfer_model(model_cfg: dict, in_shape, num_classes: int, pool: str = "flatten") -> TransferNet:
+    """The model a transfer run trains: a registered TransferNet as it is (its pooling is its
+    own `model.pool`), any other registered model's base under a new seed head with `pool`."""
     from . import create_model
 
     model = create_model(model_cfg["name"], in_shape, num_classes, **{k: v for k, v in model_cfg.items() if k != "name"})
-    return model if isinstance(model, TransferNet) else as_transfer_net(model, in_shape, num_classes)
+    if isinstance(model, TransferNet):
+        if pool != "flatten":
+            raise ConfigError(f"transfer.pool is for backbones that are not transfer models; "
+                              f"{model_cfg['name']} takes model.pool={pool}")
+        return model
+    return as_transfer_net(model, in_shape, num_classes, pool=pool)
 
 
 # ------------------------------------------------------------------ torchvision backbones
@@ -222,8 +227,8 @@ TORCHVISION_BASES = {
 def _register(name: str):
     def build(in_shape, num_classes, *, hidden: int = 256, dropout: float = 0.5, pool: str = "flatten") -> TransferNet:
         """torchvision's convolutional base with the seeds' head.  hidden: width of the head's
-        Dense layer (0: none); dropout: before the last layer; pool: flatten (the seeds') or avg
-        (global average pooling first: far fewer head weights on big inputs)."""
+        Dense layer (0: none); dropout: before the last layer; pool: flatten (the seeds'), avg or max
+        (global average or max pooling first: far fewer head weights on big inputs)."""
         return TransferNet(TORCHVISION_BASES[name](), in_shape, num_classes, hidden=hidden, dropout=dropout, pool=pool)
 
     build.__name__ = name

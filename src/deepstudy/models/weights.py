@@ -165,7 +165,8 @@ def _run_dir(model: TransferNet, model_cfg: dict, path: Path) -> Pretrained:
                                                     for k in differ) + "; set the same model options")
     info = saved["data"]
     if saved.get("task") == "transfer":  # built the way that run built it
-        source_model = build_transfer_model(theirs, info["in_shape"], len(info["classes"]))
+        source_model = build_transfer_model(theirs, info["in_shape"], len(info["classes"]),
+                                            saved["config"]["transfer"].get("pool", "flatten"))
     else:
         source_model = create_model(theirs["name"], info["in_shape"], len(info["classes"]),
                                     **{k: v for k, v in theirs.items() if k != "name"})

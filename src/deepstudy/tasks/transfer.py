@@ -39,7 +39,8 @@ from .classification import build_data, evaluate_model, headline, predict_images
 
 
 def build_model(cfg: dict, in_shape, num_classes: int) -> TransferNet:
-    return build_transfer_model(cfg["model"], in_shape, num_classes)
+    # (.get: run directories saved before transfer.pool existed)
+    return build_transfer_model(cfg["model"], in_shape, num_classes, cfg["transfer"].get("pool", "flatten"))
 
 
 def feature_batch_size(cfg: dict, in_shape) -> int:
