@@ -76,8 +76,9 @@ def test_best_on_validation_is_what_meets_the_test_set(tmp_path):
     assert r.metrics["val"]["accuracy"] == pytest.approx(best["val_accuracy"])
 
 
-def test_resume_ends_like_an_uninterrupted_run(tmp_path, monkeypatch):
-    full = smoke(tmp_path / "full")
+@pytest.mark.parametrize("options", [{}, {"train.mixup": 0.4}], ids=["plain", "mixup"])
+def test_resume_ends_like_an_uninterrupted_run(tmp_path, monkeypatch, options):
+    full = smoke(tmp_path / "full", options=options)
 
     real_evaluate = loop.evaluate
     calls = {"n": 0}
@@ -90,7 +91,7 @@ def test_resume_ends_like_an_uninterrupted_run(tmp_path, monkeypatch):
 
     monkeypatch.setattr(loop, "evaluate", crash_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
-        smoke(tmp_path / "cut")
+        smoke(tmp_path / "cut", options=options)
     monkeypatch.setattr(loop, "evaluate", real_evaluate)
     assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["epoch"] == 1
     assert not (tmp_path / "cut" / "metrics.json").exists()
@@ -191,6 +192,24 @@ def test_notebook_api_plots_are_figures(tmp_path):
     assert again.metrics == r.metrics and len(again.history) == 1
     model = again.load_model()
     assert not model.training and sum(p.numel() for p in model.parameters()) == 61_706
+
+
+def test_mix_blends_each_image_with_another_and_returns_that_ones_label():
+    x = torch.arange(8.0)[:, None, None, None].expand(8, 3, 4, 4)  # image i is filled with i
+    y = torch.arange(8)
+    mixed, y2, lam = loop.mix(x, y, 0.4, torch.Generator().manual_seed(0))
+    assert 0.0 < lam < 1.0 and sorted(y2.tolist()) == list(range(8)) and not torch.equal(y2, y)
+    assert torch.allclose(mixed, lam * x + (1 - lam) * y2.float()[:, None, None, None])
+    again = loop.mix(x, y, 0.4, torch.Generator().manual_seed(0))
+    assert torch.equal(again[0], mixed) and again[2] == lam
+
+
+def test_mixup_changes_training_and_is_refused_where_it_cannot_apply(tmp_path):
+    plain = smoke(tmp_path / "plain", epochs=1)
+    mixed = smoke(tmp_path / "mixed", epochs=1, options={"train.mixup": 0.4})
+    assert mixed.history[0]["train_loss"] != plain.history[0]["train_loss"]
+    with pytest.raises(ConfigError, match="train.mixup"):
+        smoke(tmp_path / "bad", epochs=1, options={"train.mixup": -1.0})
 
 
 def test_early_stopping_waits_patience_epochs_then_keeps_the_best(tmp_path):

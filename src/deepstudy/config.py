@@ -58,6 +58,9 @@ class TrainConfig:
     eval_batch_size: int = 1000
     seed: int = 0
     label_smoothing: float = 0.0
+    # mixup (Zhang et al. 2018): each batch blended with a shuffled copy of itself, weight
+    # lam ~ Beta(mixup, mixup), the loss blended alike; 0 = off.  A regulariser for small data
+    mixup: float = 0.0
     grad_clip: float = 0.0  # max gradient norm; 0 = off
     early_stop: int = 0  # patience in epochs on `monitor`; 0 = off
     monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -104,6 +105,15 @@ def evaluate(model: nn.Module, data: ClassificationData, split: str, batch_size:
     return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n if criterion is None else None}
 
 
+def mix(x: torch.Tensor, y: torch.Tensor, alpha: float, generator: torch.Generator):
+    """Mixup: the batch blended with a shuffled copy of itself.  Returns the blended inputs, the
+    copy's labels and the blend weight lam ~ Beta(alpha, alpha), drawn through `generator` (via
+    a NumPy generator seeded from it: torch's Beta takes none) so a resumed run mixes alike."""
+    lam = float(np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator))).beta(alpha, alpha))
+    perm = torch.randperm(len(y), generator=generator).to(y.device)
+    return lam * x + (1 - lam) * x[perm], y[perm], lam
+
+
 def is_better(value: float, best: float | None, monitor: str) -> bool:
     if best is None:
         return True
@@ -125,6 +135,8 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
     classify = criterion is None
     if not classify and monitor != "val_loss":
         raise ConfigError(f"train.monitor={monitor} needs class labels; a regression task monitors val_loss")
+    if train_cfg["mixup"] < 0 or (train_cfg["mixup"] and not classify):
+        raise ConfigError(f"train.mixup={train_cfg['mixup']:g}: mixup needs a classification task and an alpha >= 0")
     device = next(model.parameters()).device
     # oneDNN's convolutions run about 2x faster on NHWC tensors on a CPU; on CUDA cuDNN likes it too
     channels_last = uses_conv(model)
@@ -169,9 +181,14 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
                     continue
                 part = shard(len(y), world)
                 x, y = x[part], y[part]
+            if train_cfg["mixup"]:
+                x, y2, lam = mix(x, y, train_cfg["mixup"], generator)
             with autocast(device, train_cfg["precision"]):
                 logits = net(x)
                 loss = criterion(logits, y)
+                if train_cfg["mixup"]:  # the blend of the two images' losses, weighted as the images were
+                    loss = lam * loss + (1 - lam) * criterion(logits, y2)
+                    y = y if lam >= 0.5 else y2  # train accuracy counts the dominant image's class
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if train_cfg["grad_clip"]:
