@@ -40,7 +40,7 @@ from deepstudy.data import DataContext, load_dataset  # noqa: E402
 from deepstudy.data.root import data_root  # noqa: E402
 from deepstudy.models import create_model  # noqa: E402
 from deepstudy.recipes.cifar_fast import triangle  # noqa: E402
-from deepstudy.train.loop import autocast, pick_device  # noqa: E402
+from deepstudy.train.loop import autocast, pick_device, resolve_precision  # noqa: E402
 from deepstudy.train.optim import make_optimizer  # noqa: E402
 
 RECIPE = "cifar-fast"
@@ -63,7 +63,7 @@ def calibrate(cfg: dict, data_dir, device: torch.device, steps: int = 6, warmup:
     model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model.parameters(), cfg["optim"])
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=cfg["train"]["label_smoothing"])
-    bs, precision = cfg["train"]["batch_size"], cfg["train"]["precision"]
+    bs, precision = cfg["train"]["batch_size"], resolve_precision(cfg["train"]["precision"], device)
     g = torch.Generator().manual_seed(1)
     batches = itertools.chain.from_iterable(data.train_batches(bs, g, True) for _ in range(steps + warmup))
     times = []

@@ -76,7 +76,7 @@ def test_best_on_validation_is_what_meets_the_test_set(tmp_path):
     assert r.metrics["val"]["accuracy"] == pytest.approx(best["val_accuracy"])
 
 
-@pytest.mark.parametrize("options", [{}, {"train.mixup": 0.4}], ids=["plain", "mixup"])
+@pytest.mark.parametrize("options", [{}, {"train.mixup": 0.4}, {"train.ema": 0.9}], ids=["plain", "mixup", "ema"])
 def test_resume_ends_like_an_uninterrupted_run(tmp_path, monkeypatch, options):
     full = smoke(tmp_path / "full", options=options)
 
@@ -210,6 +210,47 @@ def test_mixup_changes_training_and_is_refused_where_it_cannot_apply(tmp_path):
     assert mixed.history[0]["train_loss"] != plain.history[0]["train_loss"]
     with pytest.raises(ConfigError, match="train.mixup"):
         smoke(tmp_path / "bad", epochs=1, options={"train.mixup": -1.0})
+
+
+def test_ema_judges_and_keeps_the_moving_average_of_the_weights(tmp_path):
+    r = smoke(tmp_path / "run", epochs=1, options={"train.ema": 0.9})
+    state = torch.load(r.run_dir / "checkpoint.pt", weights_only=True)
+    saved = load_file(str(r.run_dir / "model.safetensors"))
+    average = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+    assert state["ema"]["n_averaged"] > 1 and saved.keys() == average.keys()
+    assert all(torch.equal(saved[k], average[k]) for k in saved)  # the best weights are the average
+    assert any(not torch.equal(saved[k], state["model"][k]) for k in saved)  # not the last step's
+    plain = smoke(tmp_path / "plain", epochs=1)
+    assert r.history[0]["train_loss"] == plain.history[0]["train_loss"]  # training itself is unchanged
+    assert r.history[0]["val_accuracy"] != plain.history[0]["val_accuracy"]
+    for bad in (1.0, -0.1):
+        with pytest.raises(ConfigError, match="train.ema"):
+            smoke(tmp_path / f"bad{bad}", epochs=1, options={"train.ema": bad})
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_precision_auto_takes_bf16_only_where_it_is_native_and_records_it(tmp_path, monkeypatch, native):
+    assert isinstance(loop.native_bf16(torch.device("cpu")), bool)  # the real check answers, on any CPU
+    monkeypatch.setattr(loop, "native_bf16", lambda device: native)
+    r = smoke(tmp_path / "run", epochs=1, options={"train.precision": "auto"})
+    assert r.config["config"]["train"]["precision"] == ("bf16" if native else "fp32")
+    monkeypatch.setattr(loop, "native_bf16", lambda device: not native)  # as if resumed on another machine
+    again = dict(out=tmp_path / "run", resume=True, progress=False, log=quiet)
+    if native:  # a bf16 run, on a CPU that would only emulate bf16: refused, fp32 allowed
+        with pytest.raises(ConfigError, match="train.precision=fp32"):
+            api.run("lenet5-mnist", **again)
+        resumed = api.run("lenet5-mnist", options={"train.precision": "fp32"}, **again)
+        assert resumed.config["config"]["train"]["precision"] == "fp32"  # what the rest ran in
+        assert resumed.metrics["test"]["accuracy"] == pytest.approx(r.metrics["test"]["accuracy"], abs=0.05)
+    else:  # the recorded choice is kept, not decided again
+        assert api.run("lenet5-mnist", **again).config["config"]["train"]["precision"] == "fp32"
+
+
+def test_bf16_on_a_cpu_without_it_is_refused_before_any_directory_is_made(tmp_path, monkeypatch):
+    monkeypatch.setattr(loop, "native_bf16", lambda device: False)
+    with pytest.raises(ConfigError, match="no native bf16"):
+        smoke(tmp_path / "run", epochs=1, options={"train.precision": "bf16"})
+    assert not (tmp_path / "run").exists()
 
 
 def test_early_stopping_waits_patience_epochs_then_keeps_the_best(tmp_path):

@@ -19,16 +19,17 @@ import torch
 
 from . import recipes
 from .errors import ConfigError, RunDirError, UserError
-from .io import read_csv
+from .io import read_csv, write_json
 from .rundir import RunDir
 from .tasks import RunContext, runner
 from .train import distributed
-from .train.loop import pick_device
+from .train.loop import native_bf16, pick_device, resolve_precision
 from .data.root import data_root as find_data_root
 
-# What may differ when a run is resumed: only where it runs.  Anything else (even the epoch
-# count: the schedule was laid out for it) would make the result unlike the uninterrupted run's.
-RESUMABLE_CHANGES = {"train.device"}
+# What may differ when a run is resumed: only where it runs, and the precision that machine can
+# compute in.  Anything else (even the epoch count: the schedule was laid out for it) would make
+# the result unlike the uninterrupted run's.
+RESUMABLE_CHANGES = {"train.device", "train.precision"}
 
 
 @dataclass
@@ -157,15 +158,27 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
             raise ConfigError(f"cannot change {', '.join(bad)} when resuming; a resumed run keeps its settings")
     else:
         cfg = recipes.resolve(r, tier, overrides)
+
+    # where and in what precision it runs, settled before a new run directory is made, so a
+    # refusal leaves nothing behind
+    dev = distributed.device_for(world, pick_device(cfg["train"]["device"]))
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but no CUDA device is available; use --device cpu")
+    precision_note = _settle_precision(cfg, dev, resume)
+    if not resume:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = out if out is not None else Path("runs") / f"{r.name}-{stamp}"
         # only rank 0 creates and writes the run directory
         run_dir = RunDir.for_new_run(path) if world.main else RunDir(path)
-
-    dev = distributed.device_for(world, pick_device(cfg["train"]["device"]))
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for, but no CUDA device is available; use --device cpu")
     log(f"run directory: {run_dir.path}")
+    if precision_note:
+        log(precision_note)
+    if resume and world.main and saved["config"]["train"]["precision"] != cfg["train"]["precision"]:
+        # the rest of the run, and later evaluations, compute in the new precision: say so
+        log(f"precision: {cfg['train']['precision']} from here on (the run began in "
+            f"{saved['config']['train']['precision']})")
+        saved["config"]["train"]["precision"] = cfg["train"]["precision"]
+        write_json(run_dir.config, saved)
     ctx = RunContext(recipe=r, tier=tier, cfg=cfg, run=run_dir, data_root=find_data_root(data_dir), device=dev,
                      resume=resume, log=log, progress=progress, show_summary=show_summary,
                      meta={"command": command or sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
@@ -177,6 +190,25 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
     if not world.main:
         return Result(run_dir.path, {}, {}, [])
     return Result(run_dir.path, run_dir.read_config(), metrics, read_csv(run_dir.history) if run_dir.history.exists() else [])
+
+
+def _settle_precision(cfg: dict, dev: torch.device, resume: bool) -> str:
+    """train.precision=auto becomes bf16 or fp32 for this device, in `cfg` (so config.json
+    records what ran); bf16 asked for on a CPU that would only emulate it is refused.
+    Returns a line for the log, or ''."""
+    train = cfg["train"]
+    if train["precision"] == "auto":
+        train["precision"] = resolve_precision("auto", dev)
+        return (f"precision: {train['precision']} (auto: "
+                f"{'native' if train['precision'] == 'bf16' else 'no native'} bf16 on this {dev.type})")
+    if train["precision"] == "bf16" and not native_bf16(dev):
+        if dev.type == "cpu":  # WHY refuse: emulated bf16 measured 12-17x slower than fp32, and LSTMs fail in it
+            raise ConfigError(
+                "train.precision=bf16: this CPU has no native bf16 (AVX-512 BF16 or AMX); emulated it runs 12-17x "
+                "slower than fp32 and oneDNN cannot run LSTMs in it. Use train.precision=auto or fp32"
+                + (" (--resume accepts --set train.precision=fp32)" if resume else ""))
+        return f"warning: train.precision=bf16 on a {dev.type} without native bf16 may be slower than fp32"
+    return ""
 
 
 def _quiet(msg: str) -> None:

@@ -61,15 +61,21 @@ class TrainConfig:
     # mixup (Zhang et al. 2018): each batch blended with a shuffled copy of itself, weight
     # lam ~ Beta(mixup, mixup), the loss blended alike; 0 = off.  A regulariser for small data
     mixup: float = 0.0
+    # an exponential moving average of the weights, updated after every step with this decay
+    # (0 = off): validation, the best checkpoint and the test set see the average.  It smooths
+    # the step-to-step noise of small batches; 1 / (1 - ema) steps is its memory
+    ema: float = 0.0
     grad_clip: float = 0.0  # max gradient norm; 0 = off
     early_stop: int = 0  # patience in epochs on `monitor`; 0 = off
     monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
     device: str = "auto"  # auto = CUDA when present, else CPU
     max_minutes: float = 0.0  # stop after the epoch that crosses this wall-clock budget; 0 = off
     # bf16: matrix products and convolutions in bfloat16 under torch.autocast, weights and
-    # optimizer in float32 (on this project's AVX-512 BF16 CPU an LSTM step runs ~1.7x faster,
-    # a fastnet_cifar step ~2x; on CPUs without native bf16 it can be slower: measure first)
-    precision: Literal["fp32", "bf16"] = "fp32"
+    # optimizer in float32 (on an AVX-512 BF16 CPU an LSTM step runs ~1.7x faster, a
+    # fastnet_cifar step ~2x; on CPUs without native bf16 it is emulated and far slower).
+    # auto: bf16 where the device computes it natively (GPUs with bf16, CPUs with AVX-512 BF16
+    # or AMX), else fp32; a run's config.json records which it took
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
 
 
 @dataclass

@@ -47,7 +47,7 @@ register_recipe(Recipe(
         # 48/96/192 in bf16 at 877 (51 s), so 14 one-cycle epochs fit in 15 minutes (12 measured
         # 84.87% test in 10.9 minutes, just short of the tier's 85%)
         "quick": {"model.channels": (48, 96, 192), "train.epochs": 14, "train.batch_size": 256, "optim.lr": 0.1,
-                  "train.precision": "bf16"},
+                  "train.precision": "auto"},
     },
     seed=Reference(None, "seed notebook: CNN with BatchNorm, about 20 epochs, SGD or Adam"),
     target={"quick": 0.85},
@@ -70,7 +70,7 @@ register_recipe(Recipe(
         "quick": {"model.batch_norm": True, "data.crop": 4, "data.flip": True, "optim.name": "sgd", "optim.lr": 0.05,
                   "optim.momentum": 0.9, "optim.nesterov": True, "optim.weight_decay": 5e-4,
                   "schedule.name": "onecycle", "train.batch_size": 256, "train.label_smoothing": 0.1,
-                  "train.precision": "bf16"},
+                  "train.precision": "auto"},
     },
     seed=Reference(0.68, "seed notebook: mini-AlexNet, 10 epochs, ~68% test"),
     target={"quick": 0.77},
@@ -126,7 +126,7 @@ register_recipe(Recipe(
         # two thirds of ZFNet's widths in bf16: 633 images/s here (fp32: 315), ~64 s an epoch of
         # the seed's 40k training images with its 10k validation pass, so 11 epochs fit in 15 minutes
         "quick": {"model.channels": (64, 192, 256, 256, 192), "model.hidden": (1024, 512), "train.epochs": 11,
-                  "train.batch_size": 256, "optim.lr": 0.1, "train.precision": "bf16"},
+                  "train.batch_size": 256, "optim.lr": 0.1, "train.precision": "auto"},
     },
     seed=Reference(0.807, "seed notebook: ZFNet-style CNN, 80/20 split, 80.7% test"),
     target={"quick": 0.80},

@@ -51,7 +51,7 @@ CONFIG = {
     "optim": {"name": "sgd", "lr": LR, "momentum": MOMENTUM, "nesterov": True, "weight_decay": WEIGHT_DECAY},
     "schedule": {"name": "linear", "warmup_epochs": WARMUP * EPOCHS, "warmup_start": 0.2, "min_lr": 0.07 * LR},
     # WHY label smoothing 0.2: measured by airbench as the best single regulariser for short runs
-    "train": {"epochs": EPOCHS, "batch_size": BATCH, "label_smoothing": 0.2, "precision": "bf16"},
+    "train": {"epochs": EPOCHS, "batch_size": BATCH, "label_smoothing": 0.2, "precision": "auto"},
 }
 SMOKE = {"data.variant": "jpeg", "data.limit": 2000, "model.widths": (16, 32, 32), "train.epochs": 2,
          "train.batch_size": 100, "optim.lr": 0.8, "schedule.warmup_epochs": 0.5, "schedule.min_lr": 0.05}
