@@ -23,7 +23,7 @@ from deepstudy.data.features import cached_features, compute_features
 from deepstudy.data.folders import seed_augment
 from deepstudy.data.tensors import ImageTensors, Normalize
 from deepstudy.models import create_model
-from deepstudy.models.transfer import TransferNet
+from deepstudy.models.transfer import TransferNet, l2sp_penalty
 from deepstudy.models.weights import WeightsError, hub_checkpoint, load_pretrained
 from deepstudy.train.loop import Paths, fit
 
@@ -140,6 +140,38 @@ def test_frozen_parameters_and_batchnorm_statistics_do_not_move(tmp_path):
     assert all(not torch.equal(before[k], after[k]) for k in trained if "num_batches" not in k)
     model.train()
     assert not model.base.bn1.training and model.base.layer4[1].bn1.training  # frozen BatchNorm stays in eval mode
+
+
+def test_l2sp_is_the_squared_distance_to_the_pretrained_weights_and_holds_the_base_near_them(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("resnet18", (3, 32, 32), 2)
+    model.freeze(unfreeze_last=1)
+    trained = [p for p in model.base.parameters() if p.requires_grad]
+    start = [p.detach().clone() for p in trained]
+    penalty = l2sp_penalty(model, alpha=0.3)
+    assert penalty().item() == 0.0
+    with torch.no_grad():
+        trained[0].add_(0.5)
+    # against autograd's gradient: d/dw alpha/2 ||w - w0||^2 = alpha (w - w0)
+    penalty().backward()
+    assert torch.allclose(trained[0].grad, torch.full_like(trained[0], 0.3 * 0.5))
+    assert torch.allclose(penalty(), torch.tensor(0.3 / 2 * 0.25 * trained[0].numel()))
+    assert all(not p.grad.any() for p in trained[1:])  # the unmoved weights feel no pull
+
+    def distance(alpha):  # how far one epoch of SGD moves the trained base, with and without the pull
+        torch.manual_seed(0)
+        m = create_model("resnet18", (3, 32, 32), 2)
+        m.freeze(unfreeze_last=1)
+        w0 = [p.detach().clone() for p in m.base.parameters()]
+        cfg = resolve_config({"data": {"name": "x"}, "model": {"name": "y"}, "optim": {"name": "sgd", "lr": 0.05},
+                              "train": {"epochs": 1, "batch_size": 8}}, lambda n: {}, lambda n: {})
+        d = tmp_path / str(alpha)
+        fit(m, tiny_data(), cfg, Paths(d / "c.pt", d / "w.safetensors", d / "h.csv"), log=quiet, progress=False,
+            params=m.param_groups(0.05, 0.05), penalty=l2sp_penalty(m, alpha) if alpha else None)
+        return sum(((p - q) ** 2).sum().item() for p, q in zip(m.base.parameters(), w0)) ** 0.5
+
+    free, held = distance(0.0), distance(10.0)
+    assert free > 0 and held < 0.8 * free
 
 
 def _named(model, unit):

@@ -92,6 +92,10 @@ class TransferConfig:
     finetune_epochs: int = 10
     finetune_lr: float = 1e-5  # the backbone's learning rate while fine-tuning
     head_lr: float = 0.0  # the head's learning rate while fine-tuning; 0 = finetune_lr
+    # fine-tuning: alpha of L2-SP (Li et al. 2018), a penalty alpha/2 * ||w - w0||^2 that pulls
+    # the base's trained weights toward the pretrained ones w0 (plain weight decay pulls them
+    # toward zero, i.e. away from what was transferred); 0 = off
+    l2sp: float = 0.0
     # what the head reads from a backbone that is not a transfer model itself (fastnet_cifar,
     # cnn_simple, ...): the base's output flattened (the seeds'), or globally averaged or maxed;
     # the torchvision backbones and vgg_small_cifar take model.pool instead

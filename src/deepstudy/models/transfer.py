@@ -237,3 +237,16 @@ def _register(name: str):
 
 for _name in TORCHVISION_BASES:
     _register(_name)
+
+
+def l2sp_penalty(model: TransferNet, alpha: float):
+    """L2-SP (Li, Grandvalet and Davoine 2018, "Explicit inductive bias for transfer learning"):
+    alpha/2 * ||w - w0||^2 over the base's trainable weights, w0 their values now (the
+    pretrained ones).  Returns the penalty as a function of no arguments, for fit(penalty=...)."""
+    params = [p for p in model.base.parameters() if p.requires_grad]
+    start = [p.detach().clone() for p in params]
+
+    def penalty() -> torch.Tensor:
+        return alpha / 2 * sum(((p - p0) ** 2).sum() for p, p0 in zip(params, start))
+
+    return penalty

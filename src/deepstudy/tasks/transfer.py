@@ -7,7 +7,7 @@
   finetune   features, then the last `transfer.unfreeze` layers/blocks of the base trained
              together with the head on the (augmented) images at a low learning rate
              (`transfer.finetune_lr`, the head at `transfer.head_lr`), frozen BatchNorm kept
-             in eval mode
+             in eval mode, optionally held near the pretrained weights (`transfer.l2sp`)
 
 Weights chosen on validation in every stage, and across stages: if fine-tuning never beats
 the head alone on validation, the head-alone weights are kept (and the log says so).  The test
@@ -28,7 +28,7 @@ from ..data.tensors import Normalize
 from ..errors import ConfigError
 from ..io import write_csv, write_json, write_text
 from ..models.summary import format_summary, summarize
-from ..models.transfer import TransferNet, build_transfer_model
+from ..models.transfer import TransferNet, build_transfer_model, l2sp_penalty
 from ..models.weights import Pretrained, load_pretrained, locate
 from ..rundir import RunDir, hardware, versions
 from ..train.checkpoint import load_weights, save_weights
@@ -87,6 +87,8 @@ def train(ctx: RunContext) -> dict:
         locate(cfg["model"], t["weights"])  # missing weights: say so now, not after loading the data
     torch.manual_seed(seed)  # the head's (and, from scratch, the base's) initial weights
     data = build_data(cfg, ctx.data_root, device, log)
+    if t["l2sp"] < 0:
+        raise ConfigError(f"transfer.l2sp={t['l2sp']:g}: the penalty's weight must be >= 0")
     if t["views"] < 1:
         raise ConfigError(f"transfer.views must be at least 1, got {t['views']}")
     if t["views"] > 1 and data.augment is None:
@@ -155,7 +157,10 @@ def train(ctx: RunContext) -> dict:
                              run.path / "history_finetune.csv")
             ft = fit(model, data, _finetune_cfg(cfg), ft_paths, resume=ctx.resume and ft_paths.checkpoint.exists(),
                      log=log, progress=ctx.progress,
-                     params=model.param_groups(t["finetune_lr"], t["head_lr"] or t["finetune_lr"]))
+                     params=model.param_groups(t["finetune_lr"], t["head_lr"] or t["finetune_lr"]),
+                     # w0 = the weights now; on resume those are the checkpoint's and fit restores them
+                     # after this snapshot, so the penalty keeps pulling toward the pretrained ones
+                     penalty=l2sp_penalty(model, t["l2sp"]) if t["l2sp"] else None)
             stages.append(("finetune", ft))
             head_best, ft_best = _best(result, monitor), _best(ft, monitor)
             if (ft_best > head_best) if monitor.endswith("accuracy") else (ft_best < head_best):

@@ -143,12 +143,14 @@ def is_better(value: float, best: float | None, monitor: str) -> bool:
 
 def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, resume: bool = False,
         log: Callable[[str], None] = print, progress: bool = True,
-        criterion: nn.Module | None = None, params=None, world: World = SINGLE) -> FitResult:
+        criterion: nn.Module | None = None, params=None, penalty: Callable[[], torch.Tensor] | None = None,
+        world: World = SINGLE) -> FitResult:
     """Train `model` on `data`.  The default objective is classification (cross-entropy, with
     accuracy tracked); a regression task passes its `criterion` (e.g. nn.MSELoss()) and then
     only the loss is tracked, and `train.monitor` must be val_loss.
     `params`: what the optimizer updates (parameter groups with their own learning rates, as
-    fine-tuning uses); default every parameter of the model.  Under torchrun (`world`), every
+    fine-tuning uses); default every parameter of the model.  `penalty`: a regulariser added to
+    each step's loss (fine-tuning's L2-SP), left out of the reported losses.  Under torchrun (`world`), every
     rank runs this same loop on its share of each batch (see distributed.py) and rank 0 alone
     writes files."""
     train_cfg = cfg["train"]
@@ -220,7 +222,7 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
                     loss = lam * loss + (1 - lam) * criterion(logits, y2)
                     y = y if lam >= 0.5 else y2  # train accuracy counts the dominant image's class
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss if penalty is None else loss + penalty()).backward()
             if train_cfg["grad_clip"]:
                 nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
             optimizer.step()
