@@ -23,7 +23,8 @@ from .io import read_csv, write_json
 from .rundir import RunDir
 from .tasks import RunContext, runner
 from .train import distributed
-from .train.loop import native_bf16, pick_device, resolve_precision
+from .train import loop as train_loop  # a module reference: tests stand in for native_bf16 there
+from .train.loop import pick_device, resolve_precision
 from .data.root import data_root as find_data_root
 
 # What may differ when a run is resumed: only where it runs, and the precision that machine can
@@ -201,7 +202,7 @@ def _settle_precision(cfg: dict, dev: torch.device, resume: bool) -> str:
         train["precision"] = resolve_precision("auto", dev)
         return (f"precision: {train['precision']} (auto: "
                 f"{'native' if train['precision'] == 'bf16' else 'no native'} bf16 on this {dev.type})")
-    if train["precision"] == "bf16" and not native_bf16(dev):
+    if train["precision"] == "bf16" and not train_loop.native_bf16(dev):
         if dev.type == "cpu":  # WHY refuse: emulated bf16 measured 12-17x slower than fp32, and LSTMs fail in it
             raise ConfigError(
                 "train.precision=bf16: this CPU has no native bf16 (AVX-512 BF16 or AMX); emulated it runs 12-17x "
