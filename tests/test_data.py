@@ -165,6 +165,24 @@ def test_random_translate_moves_each_image_within_bounds():
     assert torch.equal(random_translate(x, 0, None), x)
 
 
+def test_random_translate_reflect_fills_the_border_with_the_mirrored_image():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(1, 256, (64, 3, 8, 8), generator=g, dtype=torch.uint8)  # no zero pixel anywhere
+    zeros = random_translate(x, 2, torch.Generator().manual_seed(1))
+    out = random_translate(x, 2, torch.Generator().manual_seed(1), pad="reflect")
+    assert (zeros == 0).any() and not (out == 0).any()  # the same shifts; only the fill differs
+    moved = (zeros == 0).flatten(1).any(1)
+    assert torch.equal(out[moved.logical_not()], x[moved.logical_not()])  # unshifted images untouched
+    # each output is a window of the reflect-padded image, at the same offset as the zero-padded one
+    padded = torch.nn.functional.pad(x, (2,) * 4, mode="reflect")
+    for i in range(64):
+        hits = [(r, c) for r in range(5) for c in range(5) if torch.equal(out[i], padded[i, :, r:r + 8, c:c + 8])]
+        assert hits and any(torch.equal(zeros[i] != 0, torch.nn.functional.pad(x[i], (2,) * 4)[:, r:r + 8, c:c + 8] != 0)
+                            for r, c in hits)
+    with pytest.raises(ValueError, match="zeros or reflect"):
+        random_translate(x, 2, None, pad="wrap")
+
+
 def test_random_hflip_flips_about_half():
     x = torch.zeros(200, 1, 2, 2, dtype=torch.uint8)
     x[:, :, :, 0] = 1

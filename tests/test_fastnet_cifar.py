@@ -115,3 +115,36 @@ def test_bf16_autocast_trains_the_net_in_the_standard_loop(tmp_path):
                  log=lambda m: None, progress=False)
     assert seen[0] == torch.bfloat16  # autocast really was on
     assert result.history[-1]["val_accuracy"] > 0.9
+
+
+def toy_data(n=256):
+    from deepstudy.data import ClassificationData
+    from deepstudy.data.tensors import ImageTensors, Normalize
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (n,), generator=g)
+    pixels = torch.randint(0, 100, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
+    pixels[labels == 1, :, :16] += 120  # class 1: a bright top half
+    ds = ImageTensors(pixels, labels)
+    return ClassificationData("toy", ds, ds.subset(slice(0, 64)), ds.subset(slice(0, 64)), ["dark", "bright"],
+                              Normalize.fit(pixels), "hand-made")
+
+
+def test_loop_fits_the_stem_on_clean_training_images_not_the_first_augmented_batch(tmp_path):
+    from deepstudy.data.augment import random_translate
+    from deepstudy.train.loop import Paths, fit
+
+    data = toy_data()
+    data.augment = lambda x, g: random_translate(x, 4, g)  # zero borders: a batch unlike the clean images
+    cfg = {"train": asdict(TrainConfig(epochs=1, batch_size=64, eval_batch_size=64)),
+           "optim": asdict(OptimConfig(name="sgd", lr=0.0)), "schedule": asdict(ScheduleConfig())}
+    fitted = {}
+    for how in ("clean", "first_batch"):
+        model = create_model("fastnet_cifar", (3, 32, 32), 2, widths=(8, 8, 8), whiten_fit=how)
+        fit(model, data, cfg, Paths(tmp_path / f"{how}.pt", tmp_path / f"{how}.safetensors", tmp_path / f"{how}.csv"),
+            log=lambda m: None, progress=False)
+        fitted[how] = model.whiten.weight
+    reference = create_model("fastnet_cifar", (3, 32, 32), 2, widths=(8, 8, 8))
+    reference.whiten.fit(data.normalize(data.train.images))  # all 256 clean training images
+    assert torch.allclose(fitted["clean"], reference.whiten.weight, atol=1e-5)
+    assert not torch.allclose(fitted["first_batch"], reference.whiten.weight, atol=1e-2)

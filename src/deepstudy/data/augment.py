@@ -10,13 +10,19 @@ from __future__ import annotations
 import torch
 
 
-def random_translate(x: torch.Tensor, max_shift: int, generator: torch.Generator | None) -> torch.Tensor:
-    """Shift each image by up to `max_shift` pixels in each direction, filling with zeros:
-    a random crop of the zero-padded image (the classic `RandomCrop(size, padding)`)."""
+def random_translate(x: torch.Tensor, max_shift: int, generator: torch.Generator | None,
+                     pad: str = "zeros") -> torch.Tensor:
+    """Shift each image by up to `max_shift` pixels in each direction: a random crop of the
+    padded image (the classic `RandomCrop(size, padding)`).  pad: what fills the border,
+    "zeros" (torchvision's default) or "reflect" (the image mirrored at its edge, airbench's
+    choice: WHY, no black stripes, which the net would otherwise learn as a feature that test
+    images never show)."""
     if max_shift <= 0:
         return x
+    if pad not in ("zeros", "reflect"):
+        raise ValueError(f"pad must be zeros or reflect, got {pad!r}")
     n, c, h, w = x.shape
-    padded = torch.nn.functional.pad(x, (max_shift,) * 4)
+    padded = torch.nn.functional.pad(x, (max_shift,) * 4, mode="constant" if pad == "zeros" else "reflect")
     offsets = torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator).to(x.device)
     rows = (offsets[0, :, None] + torch.arange(h, device=x.device))  # n x h
     cols = (offsets[1, :, None] + torch.arange(w, device=x.device))  # n x w

@@ -332,7 +332,7 @@ def load_cifar10(ctx: DataContext, variant: str = "canonical", classes: tuple[st
                        splits.source, splits.note), list(classes)
 
 
-def make_augment(crop: int, flip: bool, cutout: int, normalize: Normalize):
+def make_augment(crop: int, flip: bool, cutout: int, normalize: Normalize, pad: str = "zeros"):
     """uint8 batch, generator -> augmented uint8 batch, or None when nothing is switched on."""
     if not (crop or flip or cutout):
         return None
@@ -342,7 +342,7 @@ def make_augment(crop: int, flip: bool, cutout: int, normalize: Normalize):
 
     def augment(x, generator):
         if crop:
-            x = random_translate(x, crop, generator)
+            x = random_translate(x, crop, generator, pad)
         if flip:
             x = random_hflip(x, generator)
         if cutout:
@@ -354,13 +354,14 @@ def make_augment(crop: int, flip: bool, cutout: int, normalize: Normalize):
 @register_dataset("cifar10")
 def cifar10(ctx: DataContext, *, variant: Literal["canonical", "jpeg"] = "canonical", val_fraction: float = 0.1,
             classes: tuple[str, ...] = (), limit: int = 0, crop: int = 4, flip: bool = True,
-            cutout: int = 0) -> ClassificationData:
+            cutout: int = 0, pad: Literal["zeros", "reflect"] = "zeros") -> ClassificationData:
     """CIFAR-10.  variant: canonical (torchvision's python layout) or jpeg (the JPEG copy, decoded
     once and cached); val_fraction: share of the training images held out for validation (0.1:
     45k/5k; the seeds' 0.2: 40k/10k); classes: keep only these classes, relabelled in this order
     (e.g. cat,dog); limit: cap the training images (val and test get a quarter as many; smoke
     tests); crop: random crop of the image padded by this many pixels (0: off); flip: random
-    horizontal flips; cutout: side of a square blanked at a random place in each image (0: off)."""
+    horizontal flips; cutout: side of a square blanked at a random place in each image (0: off);
+    pad: how the crop's border is filled, zeros (torchvision's RandomCrop) or reflect (airbench)."""
     if not 0 <= val_fraction < 1:
         raise ConfigError(f"data.val_fraction must be in [0, 1), got {val_fraction}")
     per_class = None
@@ -380,4 +381,4 @@ def cifar10(ctx: DataContext, *, variant: Literal["canonical", "jpeg"] = "canoni
     normalize = Normalize.fit(train.images)
     return ClassificationData("cifar10", train.to(ctx.device), val.to(ctx.device), test.to(ctx.device), names,
                               normalize, splits.source, preprocess="crop",
-                              augment=make_augment(crop, flip, cutout, normalize), note=splits.note)
+                              augment=make_augment(crop, flip, cutout, normalize, pad), note=splits.note)

@@ -28,6 +28,7 @@ from .checkpoint import restore_training_state, save_training_state, save_weight
 from .distributed import SINGLE, World, agree, shard, sum_over_ranks, sync_buffers, wrap
 from .optim import make_optimizer, make_scheduler
 
+INIT_IMAGES = 5000  # how many training images a model's init_from_data sees (airbench's 5,000)
 HISTORY_FIELDS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
 
 
@@ -195,6 +196,12 @@ def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, 
             log(f"run already finished at epoch {state['epoch']}; nothing left to train")
             return FitResult(history, best_epoch, stopped_early=state["epoch"] < epochs)
         log(f"resuming after epoch {state['epoch']} of {epochs}")
+
+    if not resume and hasattr(model, "init_from_data"):
+        # a model that sets part of itself from the data before training (fastnet's whitening
+        # stem): clean, normalised training images, the same on every rank
+        x, _ = next(iter(data.eval_batches("train", INIT_IMAGES, channels_last)))
+        model.init_from_data(x)
 
     began, stopped_early = time.time(), False
     epoch_times: list[float] = []
