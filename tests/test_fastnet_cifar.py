@@ -21,6 +21,20 @@ def images(n=32, seed=0):
     return torch.randn(n, 1, 1, 1, generator=g) + smooth + torch.randn(n, 3, 32, 32, generator=g)
 
 
+def toy_data(n=256):
+    """Two classes a net tells apart in a step or two: dark images and ones with a bright top half."""
+    from deepstudy.data import ClassificationData
+    from deepstudy.data.tensors import ImageTensors, Normalize
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (n,), generator=g)
+    pixels = torch.randint(0, 100, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
+    pixels[labels == 1, :, :16] += 120  # class 1: a bright top half
+    ds = ImageTensors(pixels, labels)
+    return ClassificationData("toy", ds, ds.subset(slice(0, 64)), ds.subset(slice(0, 64)), ["dark", "bright"],
+                              Normalize.fit(pixels), "hand-made")
+
+
 def test_stem_whitens_the_patches_of_the_first_training_batch():
     model = create_model("fastnet_cifar", (3, 32, 32), 10, widths=(8, 8, 8))
     x = images()
@@ -94,17 +108,9 @@ def test_scaled_shift_trains_at_bias_scale_squared_the_learning_rate():
 
 
 def test_bf16_autocast_trains_the_net_in_the_standard_loop(tmp_path):
-    from deepstudy.data import ClassificationData
-    from deepstudy.data.tensors import ImageTensors, Normalize
     from deepstudy.train.loop import Paths, fit
 
-    g = torch.Generator().manual_seed(0)
-    labels = torch.randint(0, 2, (256,), generator=g)
-    pixels = torch.randint(0, 100, (256, 3, 32, 32), generator=g, dtype=torch.uint8)
-    pixels[labels == 1, :, :16] += 120  # class 1: a bright top half
-    ds = ImageTensors(pixels, labels)
-    data = ClassificationData("toy", ds, ds.subset(slice(0, 64)), ds.subset(slice(0, 64)), ["dark", "bright"],
-                              Normalize.fit(pixels), "hand-made")
+    data = toy_data()
     model = create_model("fastnet_cifar", (3, 32, 32), 2, widths=(8, 16, 16))
     cfg = {"train": asdict(TrainConfig(epochs=2, batch_size=64, eval_batch_size=64, precision="bf16")),
            "optim": asdict(OptimConfig(name="sgd", lr=0.2, momentum=0.85, nesterov=True)),
@@ -115,19 +121,6 @@ def test_bf16_autocast_trains_the_net_in_the_standard_loop(tmp_path):
                  log=lambda m: None, progress=False)
     assert seen[0] == torch.bfloat16  # autocast really was on
     assert result.history[-1]["val_accuracy"] > 0.9
-
-
-def toy_data(n=256):
-    from deepstudy.data import ClassificationData
-    from deepstudy.data.tensors import ImageTensors, Normalize
-
-    g = torch.Generator().manual_seed(0)
-    labels = torch.randint(0, 2, (n,), generator=g)
-    pixels = torch.randint(0, 100, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
-    pixels[labels == 1, :, :16] += 120  # class 1: a bright top half
-    ds = ImageTensors(pixels, labels)
-    return ClassificationData("toy", ds, ds.subset(slice(0, 64)), ds.subset(slice(0, 64)), ["dark", "bright"],
-                              Normalize.fit(pixels), "hand-made")
 
 
 def test_loop_fits_the_stem_on_clean_training_images_not_the_first_augmented_batch(tmp_path):
