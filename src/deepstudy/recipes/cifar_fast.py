@@ -13,7 +13,9 @@ The recipe is airbench's (Keller Jordan, github.com/KellerJordan/cifar10-airbenc
 Left out, for simplicity: airbench's lookahead/EMA of the weights and its alternating flip
 (each worth about a tenth of a point there).
 
-Measured here (JPEG copy, 45k/5k, 2-core EPYC; benchmarks/cifar_fast.py, one run each):
+Measured here (JPEG copy, 45k/5k, 2-core AVX-512 EPYC; benchmarks/cifar_fast.py, one run each,
+all before reflect padding and the clean whitening fit; those two were measured on the quick
+tier with 10,000 training images, see the README):
   * airbench94's own 10 epochs (the quick tier): 89.13% test in 12.1 minutes (airbench94:
     94.0% on the canonical files, trained on all 50k);
   * this full tier, 31 epochs chosen by the benchmark's calibration: 90.47% in 33.8 minutes,
