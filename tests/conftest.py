@@ -30,6 +30,12 @@ SHARED = _find_shared()
 
 @pytest.fixture(autouse=True)
 def _offline(tmp_path_factory, monkeypatch):
+    from deepstudy import machine
+
+    # every run on every core, however busy the machine: a run's numbers can depend on how many
+    # threads shared its sums, and tests that compare two runs must not depend on the load
+    # (tests/test_machine.py tests the real look at the load)
+    monkeypatch.setattr(machine, "busy_cores", lambda interval=0.25: 0.0)
     monkeypatch.setenv("DEEPSTUDY_OFFLINE", "1")
     monkeypatch.setenv("DEEPSTUDY_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("MPLBACKEND", "Agg")
@@ -72,9 +78,11 @@ CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
 
 def cifar_like(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """n hand-made 32x32 colour images (N x 3 x 32 x 32 uint8) and labels: each class has its
-    own colour under noise and a bright bar at its own row, so a CNN learns it in one epoch."""
+    own colour under noise and a bright bar at its own row, so a CNN learns it in one epoch.
+    `seed` draws the noise only: the class colours are the same for every seed, so a test split
+    drawn with another seed is the same task as the training split."""
+    palette = np.random.default_rng(0).integers(30, 226, (10, 3))
     rng = np.random.default_rng(seed)
-    palette = rng.integers(30, 226, (10, 3))
     labels = np.arange(n) % 10
     images = np.clip(palette[labels][:, :, None, None] + rng.integers(-40, 41, (n, 3, 32, 32)), 0, 255)
     for i, y in enumerate(labels):
@@ -141,13 +149,33 @@ def make_shakespeare(root: Path, chars: int = 60_000, seed: int = 0) -> Path:
     return path
 
 
+# The datasets a user's clone lacks (no ../shared beside it): the tests make their own copies.
+# MNIST and airline passengers ride in the package; the sine wave and the toy sets are generated.
+HANDMADE_DATASETS = {"fashion_mnist": "FashionMNIST/raw", "cifar10": "cifar10-jpeg",
+                     "cifar10_cats_dogs": "cifar10-jpeg", "trec": "trec", "tinyshakespeare": "tinyshakespeare/input.txt"}
+
+
+def real_data_present() -> bool:
+    return all((SHARED / p).exists() for p in HANDMADE_DATASETS.values())
+
+
 @pytest.fixture
 def data_root(tmp_path) -> Path:
     """A data root for recipe runs: the shared real data when present; else a folder with
     hand-made Fashion-MNIST, CIFAR-10 JPEG copy, TREC and tiny Shakespeare (MNIST then comes
     from the package)."""
-    if all((SHARED / p).exists() for p in ("FashionMNIST/raw", "cifar10-jpeg", "trec", "tinyshakespeare/input.txt")):
+    if real_data_present():
         return SHARED
+    return make_handmade_root(tmp_path)
+
+
+@pytest.fixture
+def handmade_root(tmp_path) -> Path:
+    """Always the hand-made data root, as a user's clone without ../shared sees it."""
+    return make_handmade_root(tmp_path)
+
+
+def make_handmade_root(tmp_path: Path) -> Path:
     root = tmp_path / "data"
     make_idx_family(root, "FashionMNIST")
     make_cifar_jpeg(root)
