@@ -16,6 +16,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from deepstudy import machine
 from deepstudy.models import create_model
 from deepstudy.train.loop import autocast, native_bf16, resolve_precision
 
@@ -43,7 +44,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     args = ap.parse_args()
     cpu = torch.device("cpu")
-    print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+    print(f"torch {torch.__version__}, {machine.cpu_name()} ({machine.cpu_isa()}), CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}, "
           f"{torch.get_num_threads()} threads; native bf16: {native_bf16(cpu)}", flush=True)
     for name, kw in NETS.items():
         torch.manual_seed(0)

@@ -50,14 +50,47 @@ def test_version(capsys):
 
 
 def test_list(capsys):
+    from deepstudy.recipes import list_recipes
+
     assert main(["list"]) == 0
-    out = capsys.readouterr().out
-    for name in ("lenet5-mnist", "mnist-cnn", "fashion-cnn-bn", "mnist-gru"):
-        assert name in out
-    assert "99.03%" in out  # the seed's LeNet number
+    lines = capsys.readouterr().out.splitlines()
+    names = [r.name for r in list_recipes()]
+    for name in names:  # one line each, starting with the name
+        assert sum(line.split(" ", 1)[0] == name for line in lines) == 1, name
+    assert max(map(len, lines)) <= 100, max(lines, key=len)  # fits a terminal
+    headers = [line for line in lines if line.startswith("-- ")]
+    assert len(headers) == len(set(headers)) == len({r.study for r in list_recipes()})  # each study once
+    lenet = next(line for line in lines if line.startswith("lenet5-mnist "))
+    assert "99.05%" in lenet  # the published LeNet-5 number beside ours
     assert main(["list", "fashion-*", "--markdown"]) == 0
     md = capsys.readouterr().out
     assert md.startswith("| study | recipe |") and "fashion-cnn" in md and "lenet5" not in md
+
+
+def test_list_matches_part_of_a_name_or_a_glob(capsys):
+    assert main(["list", "trec"]) == 0
+    found = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:] if not line.startswith("--")]
+    assert found == ["trec-attention", "trec-gru", "trec-lstm", "trec-rnn", "trec-transformer"]
+    assert main(["list", "cifar-*-mini"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]] == ["cifar-alexnet-mini"]
+    fails_cleanly(capsys, ["list", "nothing-like-this"], "no recipe matches")
+
+
+def test_show_resolves_settings_without_training(capsys, monkeypatch):
+    from deepstudy import recipes
+    from deepstudy.train import loop
+
+    monkeypatch.setattr(loop, "fit", lambda *a, **k: pytest.fail("show must not train"))
+    assert main(["show", "lenet5-mnist", "--tier", "smoke", "--set", "optim.lr=0.02"]) == 0
+    out = capsys.readouterr().out
+    assert "published: 99.05%" in out and "seed: 99.03%" in out
+    assert "  optim.lr = 0.02" in out and "  data.limit = 2000" in out and "  train.threads = 0" in out
+    assert main(["show", "lenet5-mnist", "--json", "--set", "train.epochs=3"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    expected = recipes.resolve(recipes.get_recipe("lenet5-mnist"), "quick", {"train.epochs": "3"})
+    assert shown == json.loads(json.dumps(expected)) and shown["train"]["epochs"] == 3
+    fails_cleanly(capsys, ["show", "lenet5-mnist", "--set", "optim.lrr=1"], "optim.lrr", "did you mean optim.lr")
+    fails_cleanly(capsys, ["show", "lenet5"], "unknown recipe", "lenet5-mnist")
 
 
 def test_run_eval_predict(tmp_path, capsys, trained):

@@ -2,6 +2,7 @@
 normalisation, batching and augmentation."""
 
 import gzip
+import json
 import shutil
 
 import pytest
@@ -58,6 +59,24 @@ def test_data_root_resolution(monkeypatch, tmp_path):
     monkeypatch.delenv("DEEPSTUDY_DATA")
     monkeypatch.setenv("DEEPSTUDY_CACHE", str(tmp_path / "cache"))
     assert data_root(None) == tmp_path / "cache" / "data"
+
+
+def test_a_relative_data_root_is_read_against_the_starting_folder_once(monkeypatch, tmp_path):
+    """`DEEPSTUDY_DATA=datasets` means the folder where the command started, and a run records
+    it absolute, so eval/predict from another folder still find the same data."""
+    from deepstudy import api
+
+    make_idx_family(tmp_path / "datasets", "MNIST", n_train=300, n_test=100)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DEEPSTUDY_DATA", "datasets")
+    assert data_root(None) == tmp_path / "datasets" and data_root("./datasets/../datasets") == tmp_path / "datasets"
+    r = api.run("lenet5-mnist", tier="smoke", epochs=1, out=tmp_path / "run", progress=False, log=lambda m: None)
+    cfg = json.loads((r.run_dir / "config.json").read_text())
+    assert cfg["data_root"] == str(tmp_path / "datasets") and cfg["data"]["source"] == str(tmp_path / "datasets" / "MNIST" / "raw")
+    monkeypatch.chdir(tmp_path / "run")
+    monkeypatch.delenv("DEEPSTUDY_DATA")
+    from deepstudy.rundir import RunDir
+    assert RunDir(tmp_path / "run").data_root() == tmp_path / "datasets"
 
 
 def test_missing_dataset_names_files_places_and_remedy(tmp_path):

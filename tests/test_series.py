@@ -295,4 +295,6 @@ def test_forecasting_models_options():
 def test_catalog_shows_rmse_and_mse(capsys):
     assert main(["list", "airline-*"]) == 0
     out = capsys.readouterr().out
-    assert "airline-lstm-seasonal" in out and "50.21 rmse" in out and "sine" not in out
+    assert "airline-lstm-seasonal" in out and " rmse" in out and "sine" not in out
+    assert main(["show", "airline-lstm"]) == 0
+    assert "seed: 50.21 rmse" in capsys.readouterr().out  # the seed's number, in its own units

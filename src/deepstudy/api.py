@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from . import recipes
+from . import machine, recipes
 from .errors import ConfigError, RunDirError, UserError
 from .io import read_csv, write_json
 from .rundir import RunDir
@@ -30,7 +30,7 @@ from .data.root import data_root as find_data_root
 # What may differ when a run is resumed: only where it runs, and the precision that machine can
 # compute in.  Anything else (even the epoch count: the schedule was laid out for it) would make
 # the result unlike the uninterrupted run's.
-RESUMABLE_CHANGES = {"train.device", "train.precision"}
+RESUMABLE_CHANGES = {"train.device", "train.precision", "train.threads"}
 
 
 @dataclass
@@ -121,17 +121,17 @@ def load_run(path: str | Path) -> Result:
     return Result(run.path, run.read_config(), metrics, history)
 
 
-def _overrides(epochs, batch_size, lr, seed, device, options) -> dict[str, Any]:
+def _overrides(epochs, batch_size, lr, seed, device, threads, options) -> dict[str, Any]:
     out = dict(options or {})
     for key, value in (("train.epochs", epochs), ("train.batch_size", batch_size), ("optim.lr", lr),
-                       ("train.seed", seed), ("train.device", device)):
+                       ("train.seed", seed), ("train.device", device), ("train.threads", threads)):
         if value is not None:
             out[key] = value
     return out
 
 
 def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batch_size: int | None = None,
-        lr: float | None = None, seed: int | None = None, device: str | None = None,
+        lr: float | None = None, seed: int | None = None, device: str | None = None, threads: int | None = None,
         options: dict[str, Any] | None = None, data_dir: str | Path | None = None, out: str | Path | None = None,
         resume: bool = False, progress: bool = True, show_summary: bool = False,
         log: Callable[[str], None] | None = None, command: list[str] | None = None) -> Result:
@@ -142,7 +142,7 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
         log = _quiet  # one voice: rank 0's
     r = recipes.get_recipe(recipe)
     tier = tier or r.default_tier
-    overrides = _overrides(epochs, batch_size, lr, seed, device, options)
+    overrides = _overrides(epochs, batch_size, lr, seed, device, threads, options)
 
     if resume:
         if out is None:
@@ -160,20 +160,25 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
     else:
         cfg = recipes.resolve(r, tier, overrides)
 
-    # where and in what precision it runs, settled before a new run directory is made, so a
-    # refusal leaves nothing behind
+    # where, on how many threads and in what precision it runs, settled before a new run
+    # directory is made, so a refusal leaves nothing behind
+    threads = cfg["train"]["threads"]
+    if threads < 0:
+        raise ConfigError(f"train.threads must be 0 (auto: the cores other work leaves free) or a positive count, got {threads}")
     dev = distributed.device_for(world, pick_device(cfg["train"]["device"]))
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda was asked for, but no CUDA device is available; use --device cpu")
     precision_note = _settle_precision(cfg, dev, resume)
+    n_threads, threads_note = _settle_threads(threads, dev, saved if resume else None)
     if not resume:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = out if out is not None else Path("runs") / f"{r.name}-{stamp}"
         # only rank 0 creates and writes the run directory
         run_dir = RunDir.for_new_run(path) if world.main else RunDir(path)
     log(f"run directory: {run_dir.path}")
-    if precision_note:
-        log(precision_note)
+    for note in (precision_note, threads_note):
+        if note:
+            log(note)
     if resume and world.main and saved["config"]["train"]["precision"] != cfg["train"]["precision"]:
         # the rest of the run, and later evaluations, compute in the new precision: say so
         log(f"precision: {cfg['train']['precision']} from here on (the run began in "
@@ -182,11 +187,15 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
         write_json(run_dir.config, saved)
     ctx = RunContext(recipe=r, tier=tier, cfg=cfg, run=run_dir, data_root=find_data_root(data_dir), device=dev,
                      resume=resume, log=log, progress=progress, show_summary=show_summary,
-                     meta={"command": command or sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+                     meta={"command": command or sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                           "threads": n_threads},
                      world=world)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
     try:
         metrics = runner(r.task).train(ctx)
     finally:
+        torch.set_num_threads(threads_before)  # a notebook's later work keeps its own setting
         distributed.finish(world)
     if not world.main:
         return Result(run_dir.path, {}, {}, [])
@@ -203,13 +212,30 @@ def _settle_precision(cfg: dict, dev: torch.device, resume: bool) -> str:
         return (f"precision: {train['precision']} (auto: "
                 f"{'native' if train['precision'] == 'bf16' else 'no native'} bf16 on this {dev.type})")
     if train["precision"] == "bf16" and not train_loop.native_bf16(dev):
-        if dev.type == "cpu":  # WHY refuse: emulated bf16 measured 12-17x slower than fp32, and LSTMs fail in it
+        if dev.type == "cpu":  # WHY refuse: emulated bf16 measured 3-17x slower than fp32, and LSTMs fail in it
             raise ConfigError(
-                "train.precision=bf16: this CPU has no native bf16 (AVX-512 BF16 or AMX); emulated it runs 12-17x "
-                "slower than fp32 and oneDNN cannot run LSTMs in it. Use train.precision=auto or fp32"
+                "train.precision=bf16: this CPU has no native bf16 (AVX-512 BF16 or AMX); emulated it runs several "
+                "times slower than fp32 and oneDNN cannot run LSTMs in it. Use train.precision=auto or fp32"
                 + (" (--resume accepts --set train.precision=fp32)" if resume else ""))
         return f"warning: train.precision=bf16 on a {dev.type} without native bf16 may be slower than fp32"
     return ""
+
+
+def _settle_threads(threads: int, dev: torch.device, saved: dict | None) -> tuple[int, str]:
+    """How many torch threads the run computes on, and a line for the log or ''.  train.threads=N
+    takes N; 0 (auto) takes the cores that other work leaves free, or on --resume the count the
+    run began with: a CPU's sums can depend on how they were split among threads, and a resumed
+    run must end where the uninterrupted one would have."""
+    if threads:
+        return threads, ""
+    if saved is not None and saved.get("threads"):
+        return saved["threads"], ""
+    if dev.type != "cpu":
+        return torch.get_num_threads(), ""
+    cores, busy = len(machine.allowed_cpus()), machine.busy_cores()
+    n = machine.auto_threads(cores, busy)
+    note = f"threads: {n} of {cores} cores, since other work keeps {busy:.1f} busy (--threads N to choose)"
+    return n, note if n < cores else ""
 
 
 def _quiet(msg: str) -> None:

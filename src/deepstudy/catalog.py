@@ -41,6 +41,9 @@ def catalog_rows(pattern: str = "*") -> list[dict]:
                      if r.seed else "—"),
             "published": format_metric(r.metric, r.published.value) if r.published else "—",
             "published_source": r.published.source if r.published else "",
+            "shows": r.shows or r.description,
+            # the list's short form; a language model's number (and the published one) is on validation
+            "ours": format_metric(r.metric, ours.get(f"{r.metric_split}_{r.metric}")) if ours else "—",
             "measured": (format_metric(r.metric, ours.get(f"{r.metric_split}_{r.metric}"))
                          + (f" ({r.metric_split})" if r.metric_split != "test" else "") + _beside(r.metric, ours)
                          if ours else "not yet run"),
@@ -52,22 +55,33 @@ def catalog_rows(pattern: str = "*") -> list[dict]:
     return rows
 
 
+SHOWS_WIDTH = 44  # keeps a line within 100 columns
+
+
 def format_table(rows: list[dict]) -> str:
-    cols = [("name", "recipe"), ("dataset", "dataset"), ("model", "model"), ("seed", "seed"),
-            ("published", "published"), ("measured", "ours (test)")]
-    widths = {k: max(len(title), *(len(str(r[k])) for r in rows)) for k, title in cols}
-    out = ["  ".join(f"{title:<{widths[k]}}" for k, title in cols)]
+    """One line per recipe, under one header per study: the name, what it shows, our number and
+    the published one.  `deepstudy show NAME` gives the sources, the machine and the settings."""
+    name_w = max(len("recipe"), *(len(r["name"]) for r in rows))
+    ours_w = max(len("ours"), *(len(r["ours"]) for r in rows))
+    out = [f"{'recipe':<{name_w}}  {'what it shows':<{SHOWS_WIDTH}}  {'ours':>{ours_w}}  published"]
     study = None
-    for r in rows:
+    for r in sorted(rows, key=lambda r: (r["study"], r["name"])):
         if r["study"] != study:
             study = r["study"]
             out.append(f"-- {study}")
-        out.append("  ".join(f"{str(r[k]):<{widths[k]}}" for k, _ in cols))
-        if r["measured_on"]:
-            out.append(f"{'':<{widths['name']}}  measured: {r['measured_on']}")
-        if r["published_source"]:
-            out.append(f"{'':<{widths['name']}}  published: {r['published_source']}")
+        shows = r["shows"] if len(r["shows"]) <= SHOWS_WIDTH else r["shows"][:SHOWS_WIDTH - 1] + "…"
+        out.append(f"{r['name']:<{name_w}}  {shows:<{SHOWS_WIDTH}}  {r['ours']:>{ours_w}}  {r['published']}")
     return "\n".join(out)
+
+
+def format_recipe(row: dict) -> str:
+    """Everything `deepstudy list` leaves out, for one recipe (the head of `deepstudy show`)."""
+    lines = [f"{row['name']}: {row['shows']}", f"  {row['description']}",
+             f"  study {row['study']}; dataset {row['dataset']}; model {row['model']}",
+             f"  seed: {row['seed']}",
+             f"  published: {row['published']}" + (f" ({row['published_source']})" if row["published_source"] else ""),
+             f"  ours: {row['measured']}" + (f" ({row['measured_on']})" if row["measured_on"] else "")]
+    return "\n".join(lines)
 
 
 def format_markdown(rows: list[dict]) -> str:

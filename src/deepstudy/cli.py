@@ -38,8 +38,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     ls = sub.add_parser("list", help="the catalog of recipes with published and measured numbers")
-    ls.add_argument("pattern", nargs="?", default="*", help="glob on recipe names, e.g. 'mnist-*'")
+    ls.add_argument("pattern", nargs="?", default="*",
+                    help="part of a recipe's name ('trec'), or a glob ('cifar-*-mini')")
     ls.add_argument("--markdown", action="store_true", help="print a Markdown table (the README's catalog)")
+
+    sh = sub.add_parser("show", help="a recipe's sources, measured number and resolved settings, without training")
+    sh.add_argument("name", help="recipe name")
+    sh.add_argument("--tier", choices=["smoke", "quick", "full"], help="the tier to resolve (default: the recipe's)")
+    sh.add_argument("--set", dest="assignments", action="append", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="dotted overrides, as for `run`")
+    sh.add_argument("--json", action="store_true", help="print only the resolved settings, as JSON")
 
     r = sub.add_parser("run", help="train a recipe and write a run directory")
     r.add_argument("name", nargs="?", default=DEFAULT_RECIPE, help=f"recipe name (default {DEFAULT_RECIPE})")
@@ -48,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-size", type=int)
     r.add_argument("--lr", type=float)
     r.add_argument("--seed", type=int)
+    r.add_argument("--threads", type=int, help="CPU compute threads (train.threads; default: as many as cores that "
+                   "other work leaves free)")
     r.add_argument("--set", dest="assignments", action="append", nargs="+", default=[], metavar="KEY=VALUE",
                    help="any option, e.g. --set model.hidden=256,128 optim.name=sgd")
     r.add_argument("--data-dir", help="data root (default: $DEEPSTUDY_DATA, else the per-user cache)")
@@ -101,11 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version, or a usage error already printed
         return e.code if isinstance(e.code, int) else 2
     try:
-        return {"list": cmd_list, "run": cmd_run, "eval": cmd_eval, "predict": cmd_predict,
+        return {"list": cmd_list, "show": cmd_show, "run": cmd_run, "eval": cmd_eval, "predict": cmd_predict,
                 "generate": cmd_generate, "forecast": cmd_forecast, "gradcheck": cmd_gradcheck}[args.command](args)
     except UserError as e:
         print(f"deepstudy: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `deepstudy list | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("deepstudy: interrupted" + (f"; continue with: deepstudy run {args.name} --out {args.out} --resume"
                                           if args.command == "run" and args.out else ""), file=sys.stderr)
@@ -121,6 +134,29 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_show(args) -> int:
+    import json
+
+    from . import recipes
+    from .catalog import catalog_rows, format_recipe
+    from .config import flat, parse_assignments
+    r = recipes.get_recipe(args.name)
+    tier = args.tier or r.default_tier
+    cfg = recipes.resolve(r, tier, parse_assignments(pair for group in args.assignments for pair in group))
+    if args.json:
+        print(json.dumps(cfg, indent=2))
+        return 0
+    row = next(row for row in catalog_rows(r.name) if row["name"] == r.name)
+    print(format_recipe(row))
+    print(f"  task {r.task}; tiers smoke, quick, full (default {r.default_tier})")
+    print(f"settings at the {tier} tier{' with your --set' if args.assignments else ''} "
+          f"(`deepstudy run` takes the same --tier and --set):")
+    for key, value in flat(cfg).items():
+        shown = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else value
+        print(f"  {key} = {shown}")
+    return 0
+
+
 def cmd_run(args) -> int:
     from .api import run
     from .config import parse_assignments
@@ -128,7 +164,7 @@ def cmd_run(args) -> int:
     if args.weights is not None:
         options["transfer.weights"] = args.weights
     result = run(args.name, tier=args.tier, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                 seed=args.seed, device=args.device, options=options, data_dir=args.data_dir, out=args.out,
+                 seed=args.seed, device=args.device, threads=args.threads, options=options, data_dir=args.data_dir, out=args.out,
                  resume=args.resume, progress=not args.no_progress, show_summary=args.summary,
                  command=_launcher() + sys.argv[1:])
     if result.config:  # under torchrun, only rank 0 has a finished run to point at

@@ -76,6 +76,9 @@ class TrainConfig:
     # auto: bf16 where the device computes it natively (GPUs with bf16, CPUs with AVX-512 BF16
     # or AMX), else fp32; a run's config.json records which it took
     precision: Literal["fp32", "bf16", "auto"] = "fp32"
+    # CPU compute threads: 0 = auto, as many as cores that other work leaves free at the start
+    # (one for the NumPy recipes and the tiny forecasters, whatever the cores); N = N
+    threads: int = 0
 
 
 @dataclass

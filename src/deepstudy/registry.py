@@ -42,7 +42,11 @@ class Registry(Generic[T]):
         return entry
 
     def names(self, pattern: str = "*") -> list[str]:
+        """The names matching `pattern`: a glob when it has wildcards ('resnet*'), otherwise any
+        name containing it ('trec' finds every trec-* recipe)."""
         import_submodules(self.package, self.skip)
+        if not any(c in pattern for c in "*?["):
+            pattern = f"*{pattern}*"
         return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))
 
     def get(self, name: str) -> T:

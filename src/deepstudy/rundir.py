@@ -99,24 +99,6 @@ class RunDir:
             raise RunDirError(f"{path} is damaged ({e})") from None
 
 
-def hardware(threads: int | None = None, device: str = "auto") -> str:
-    """'CPU model, N threads' or the GPU's name: which machine a number came from.  `threads`:
-    the compute threads, when not torch's (NumPy's BLAS); device="cpu": a CPU-only run."""
-    import torch
-
-    if device != "cpu" and torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} cores, {threads or torch.get_num_threads()} threads"
-
-
 def versions() -> dict:
     """Installed versions, read from package metadata (importing torchvision just to ask costs a second)."""
     from importlib.metadata import PackageNotFoundError, version

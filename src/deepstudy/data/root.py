@@ -24,11 +24,18 @@ def cache_dir() -> Path:
 
 
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
+    """The data root, as an absolute path: a relative `--data-dir` or $DEEPSTUDY_DATA is read
+    against the folder the command was started in, once, so that what a run records in its
+    config.json and what an error names still points at the same place from anywhere else."""
     if explicit:
-        return Path(explicit).expanduser()
+        return _absolute(explicit)
     if os.environ.get("DEEPSTUDY_DATA"):
-        return Path(os.environ["DEEPSTUDY_DATA"]).expanduser()
-    return cache_dir() / "data"
+        return _absolute(os.environ["DEEPSTUDY_DATA"])
+    return _absolute(cache_dir() / "data")
+
+
+def _absolute(path: str | os.PathLike) -> Path:
+    return Path(os.path.abspath(Path(path).expanduser()))
 
 
 def downloads_allowed() -> bool:

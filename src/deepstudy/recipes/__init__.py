@@ -48,6 +48,8 @@ class Recipe:
     published: Reference | None = None  # the best published number for a comparable model
     target: dict = field(default_factory=dict)  # tier -> the number the tier must reach (issue's bar)
     default_tier: str = "quick"
+    # what a learner sees in this study, in a few words (`deepstudy list` prints it beside the name)
+    shows: str = ""
 
     @property
     def dataset(self) -> str:

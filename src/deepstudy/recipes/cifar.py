@@ -32,6 +32,7 @@ def sgd(lr, weight_decay=5e-4, nesterov=True):
 
 register_recipe(Recipe(
     name="cifar-cnn-bn", study=STUDY, task="classification",
+    shows="the seed's CNN, steadied by BatchNorm",
     description="The seed's BatchNorm CNN: Conv-BN-ReLU blocks with max-pooling and an FC head, SGD, 20 epochs",
     config={
         "data": {"name": "cifar10", "val_fraction": 0.1, "crop": 4, "flip": True},
@@ -55,6 +56,7 @@ register_recipe(Recipe(
 
 register_recipe(Recipe(
     name="cifar-alexnet-mini", study=STUDY, task="classification",
+    shows="the seed's AlexNet in miniature",
     description="The seed's mini-AlexNet: 5 conv, 3 max-pool, 2 FC of 1024 with dropout 0.5, Adam, 10 epochs",
     config={
         "data": {"name": "cifar10", "val_fraction": 0.1, "crop": 0, "flip": False},
@@ -84,6 +86,7 @@ ALEXNET = {
 }
 register_recipe(Recipe(
     name="cifar-alexnet", study=STUDY, task="classification",
+    shows="the seed's AlexNet overfits: no augmentation",
     description="AlexNet (36M parameters) with the seed's 100 epochs of Adam 1e-3 and no augmentation: it overfits",
     config=ALEXNET,
     tiers={
@@ -95,6 +98,7 @@ register_recipe(Recipe(
 
 register_recipe(Recipe(
     name="cifar-alexnet-reg", study=STUDY, task="classification",
+    shows="the same AlexNet regularised",
     description="cifar-alexnet regularised: BatchNorm, crop+flip augmentation, weight decay, label smoothing, cosine SGD",
     config={
         **ALEXNET,
@@ -113,6 +117,7 @@ register_recipe(Recipe(
 
 register_recipe(Recipe(
     name="cifar-zfnet", study=STUDY, task="classification",
+    shows="a ZFNet-style CNN and the class balance",
     description="ZFNet shaped for 32x32 (5 conv, 3 max-pool, 3 FC), the seed's 80/20 split; class distribution as bar and pie",
     config={
         "data": {"name": "cifar10", "val_fraction": 0.2, "crop": 4, "flip": True},
@@ -134,6 +139,7 @@ register_recipe(Recipe(
 
 register_recipe(Recipe(
     name="cifar-vgg16", study=STUDY, task="classification",
+    shows="a VGG-16: depth from stacked 3x3 convs",
     description="VGG-16 with BatchNorm, SGD 0.05 + momentum, weight decay 5e-4, cosine over 200 epochs (GPU-sized)",
     config={
         "data": {"name": "cifar10", "val_fraction": 0.1, "crop": 4, "flip": True},
@@ -154,9 +160,11 @@ register_recipe(Recipe(
 # He et al. 2015, section 4.2: SGD lr 0.1, momentum 0.9, weight decay 1e-4, batch 128, the rate
 # divided by 10 at 32k and 48k iterations, stopped at 64k (= epochs 82, 123, 164 at 45k/128)
 RESNET_FULL = {"train.epochs": 164, "schedule.name": "multistep", "schedule.milestones": (82, 123)}
-for depth, published, target in ((20, 0.9125, 0.915), (56, 0.9303, 0.93)):
+for depth, published, target, shows in ((20, 0.9125, 0.915, "a ResNet of 20 layers, option-A shortcuts"),
+                                        (56, 0.9303, 0.93, "a 56-layer ResNet: depth without degradation")):
     register_recipe(Recipe(
         name="cifar-resnet" if depth == 20 else f"cifar-resnet{depth}", study=STUDY, task="classification",
+        shows=shows,
         description=f"ResNet-{depth} (He et al. 2015, option A shortcuts), SGD 0.1, momentum 0.9, weight decay 1e-4, "
                     f"batch 128; the seed's 50 epochs with a scheduler, the paper's 164 in the full tier",
         config={

@@ -65,6 +65,7 @@ SMOKE = {"data.variant": "jpeg", "data.limit": 2000, "model.widths": (16, 32, 32
 
 register_recipe(Recipe(
     name="cifar-fast", study="CIFAR-10", task="classification",
+    shows="airbench's speed tricks on two CPU cores",
     description=f"fastnet_cifar (airbench-style whitened 8-layer net), bf16, Nesterov SGD, {EPOCHS} epochs: "
                 f">= 93% in 45 min on 2 CPU cores",
     config=CONFIG,

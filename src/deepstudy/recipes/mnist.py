@@ -19,6 +19,7 @@ def adam(lr=1e-3, **kw):
 
 register_recipe(Recipe(
     name="mnist-mlp", study="MNIST family", task="classification",
+    shows="the seed's MLP on flattened pixels",
     description="3 hidden layers of 128 ReLU units, Adam, batch 20, 10 epochs (the seed's network)",
     config={
         "data": {"name": "mnist", "val_fraction": 0.1},
@@ -37,6 +38,7 @@ register_recipe(Recipe(
 
 register_recipe(Recipe(
     name="mnist-dnn", study="MNIST family", task="classification",
+    shows="dropout in a two-layer MLP",
     description="2 hidden ReLU layers (512, 256) with dropout, SGD with Nesterov momentum, cosine decay",
     config={
         "data": {"name": "mnist", "val_fraction": 0.1},
@@ -51,6 +53,7 @@ register_recipe(Recipe(
 
 register_recipe(Recipe(
     name="mnist-cnn", study="MNIST family", task="classification",
+    shows="convolutions beat the MLP on digits",
     description="Conv32-Pool-Conv64-Pool-FC128 with dropout, Adam, 2-pixel random shifts",
     config={
         "data": {"name": "mnist", "val_fraction": 0.1, "shift": 2},
@@ -67,6 +70,7 @@ register_recipe(Recipe(
 
 register_recipe(Recipe(
     name="lenet5-mnist", study="MNIST family", task="classification",
+    shows="the classic LeNet-5, modernised with ReLU",
     description="LeNet-5 (average pooling), Adam, batch 128, 10 epochs, 20% validation, as in the seed",
     config={
         "data": {"name": "mnist", "val_fraction": 0.2,
@@ -87,6 +91,7 @@ register_recipe(Recipe(
 
 register_recipe(Recipe(
     name="fashion-cnn", study="MNIST family", task="classification",
+    shows="the simple CNN on clothes: a harder MNIST",
     description="The simple CNN on Fashion-MNIST, Adam, 10 epochs",
     config={
         "data": {"name": "fashion_mnist", "val_fraction": 0.1},
@@ -103,6 +108,7 @@ register_recipe(Recipe(
 
 register_recipe(Recipe(
     name="fashion-cnn-bn", study="MNIST family", task="classification",
+    shows="a BatchNorm CNN on ambiguous clothes",
     description="Conv-BN-ReLU-pool blocks (32, 64, 128), dropout, label smoothing, Adam, batch 64; the seed trains 50 epochs",
     config={
         "data": {"name": "fashion_mnist", "val_fraction": 0.1},
@@ -122,9 +128,12 @@ register_recipe(Recipe(
     target={"quick": 0.920},
 ))
 
-for cell, target, clip in (("rnn", 0.95, 1.0), ("lstm", 0.985, 0.0), ("gru", 0.985, 0.0)):
+for cell, target, clip, shows in (("rnn", 0.95, 1.0, "an RNN reading images row by row"),
+                                  ("lstm", 0.985, 0.0, "an LSTM remembering 28 rows of a digit"),
+                                  ("gru", 0.985, 0.0, "a GRU reading rows, lighter than an LSTM")):
     register_recipe(Recipe(
         name=f"mnist-{cell}", study="MNIST family", task="classification",
+        shows=shows,
         description=f"{cell.upper()} with 128 units reading the image as 28 rows of 28 pixels, Adam, 10 epochs",
         config={
             "data": {"name": "mnist", "val_fraction": 0.1},

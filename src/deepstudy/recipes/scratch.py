@@ -17,6 +17,7 @@ SMOKE_MNIST = {"data.limit": 2000, "train.epochs": 1, "train.batch_size": 100}
 
 register_recipe(Recipe(
     name="scratch-linreg", study=STUDY, task="scratch",
+    shows="gradient descent finding F = 1.8*C + 32",
     description="Celsius -> Fahrenheit: one weight and one bias, from random values, by full-batch "
                 "gradient descent on the mean squared error; recovers F = 1.8*C + 32",
     config={
@@ -38,6 +39,7 @@ register_recipe(Recipe(
 
 register_recipe(Recipe(
     name="scratch-softmax-mnist", study=STUDY, task="scratch",
+    shows="softmax regression, gradients by hand",
     description="Softmax (multinomial logistic) regression on MNIST in NumPy: SGD, lr 0.1, batch 100, 20 epochs, "
                 "as in the seed",
     config={
@@ -57,6 +59,7 @@ register_recipe(Recipe(
 
 register_recipe(Recipe(
     name="scratch-mlp-toy", study=STUDY, task="scratch",
+    shows="an MLP bending a decision boundary",
     description="A small sigmoid MLP (2-16-16-2) on two moons (or --set data.problem=xor|spirals), "
                 "with its decision boundary",
     config={
@@ -71,6 +74,7 @@ register_recipe(Recipe(
 
 register_recipe(Recipe(
     name="scratch-mlp-mnist", study=STUDY, task="scratch",
+    shows="backprop written out by hand in NumPy",
     description="MLP 784-256-128-10 with ReLU, every gradient by hand in NumPy: SGD with momentum, cosine decay, "
                 "10 epochs",
     config={

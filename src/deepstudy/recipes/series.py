@@ -13,9 +13,9 @@ SINE_SEED = ("seed notebook: noisy sine (500 cycles of 50 steps, phase noise fac
 SINE_SMOKE = {"data.length": 2000, "train.epochs": 1}
 
 
-def sine_recipe(name, description, model, look_back, epochs, target=None):
+def sine_recipe(name, description, model, look_back, epochs, target=None, shows=""):
     register_recipe(Recipe(
-        name=name, study="Time series", task="sine", metric="mse",
+        name=name, study="Time series", task="sine", metric="mse", shows=shows,
         description=description,
         config={
             "data": {"name": "sine", "look_back": look_back},
@@ -30,11 +30,14 @@ def sine_recipe(name, description, model, look_back, epochs, target=None):
 
 
 sine_recipe("sine-rnn", "The seed's SimpleRNN with ONE tanh unit (6 parameters), windows of 10 steps",
-            {"cell": "rnn", "hidden": 1}, look_back=10, epochs=10)
+            {"cell": "rnn", "hidden": 1}, look_back=10, epochs=10,
+            shows="vanishing gradients with one tanh unit")
 sine_recipe("sine-rnn-32", "A tanh RNN with 32 units reading a full cycle (50 steps)",
-            {"cell": "rnn", "hidden": 32}, look_back=50, epochs=10)
+            {"cell": "rnn", "hidden": 32}, look_back=50, epochs=10,
+            shows="a wider tanh RNN reading a whole cycle")
 sine_recipe("sine-lstm", "An LSTM with 32 units reading a full cycle (50 steps)",
-            {"cell": "lstm", "hidden": 32}, look_back=50, epochs=10)
+            {"cell": "lstm", "hidden": 32}, look_back=50, epochs=10,
+            shows="gated memory: an LSTM over a whole cycle")
 
 AIRLINE_SEED = ("seed notebook: MinMax scaling, look-back 1, 67/33 split, LSTM(4), 100 epochs, batch 1; "
                 "train RMSE 22.76 (its scaler saw the test period)")
@@ -42,6 +45,7 @@ AIRLINE_SMOKE = {"train.epochs": 2}
 
 register_recipe(Recipe(
     name="airline-lstm", study="Time series", task="forecast", metric="rmse",
+    shows="the seed's LSTM losing to naive forecasts",
     description="The seed's LSTM with 4 units on the last month only (look-back 1), MinMax-scaled, batch 1",
     config={
         "data": {"name": "airline_passengers", "look_back": 1, "scaler": "minmax"},
@@ -55,6 +59,7 @@ register_recipe(Recipe(
 
 register_recipe(Recipe(
     name="airline-lstm-seasonal", study="Time series", task="forecast", metric="rmse",
+    shows="seasonal differencing beats naive forecasts",
     description="LSTM(16) on a year of log changes with Box & Jenkins' differencing (log, lags 1 and 12)",
     config={
         # Why log: the seasonal swing grows with the level (multiplicative); in logs it is additive.

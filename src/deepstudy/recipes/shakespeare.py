@@ -17,9 +17,9 @@ NANOGPT = Reference(1.47, "nanoGPT README: 6-layer, 384-wide character Transform
 
 
 def lm_recipe(name: str, description: str, model: dict, optim: dict, train: dict, data: dict | None = None,
-              target: float | None = None, seed=None):
+              target: float | None = None, seed=None, shows: str = ""):
     register_recipe(Recipe(
-        name=name, study="Tiny Shakespeare", task="language_model", description=description,
+        name=name, study="Tiny Shakespeare", task="language_model", description=description, shows=shows,
         config={
             "data": {"name": "tinyshakespeare", "val_fraction": 0.05, "test_fraction": 0.05, **(data or {})},
             "model": {"name": "char_lstm", **model},
@@ -45,7 +45,8 @@ lm_recipe("shakespeare-char-lstm",
           train={"epochs": 10, "batch_size": 64, "grad_clip": 1.0},
           data={"window": 64},
           seed=Reference(None, "seed notebook: Embedding 32 -> LSTM 128 with dropout, sliding windows, "
-                               "temperature sampling"))
+                               "temperature sampling"),
+          shows="temperature sampling of Shakespeare")
 
 lm_recipe("shakespeare-char-lstm-large",
           "Embedding 32 -> LSTM 512 with dropout -> softmax, truncated BPTT, bf16 products; sized for 15 minutes "
@@ -60,4 +61,5 @@ lm_recipe("shakespeare-char-lstm-large",
           # (data, test pass, samples) stays within 15 minutes on a slower machine too.
           train={"epochs": 15, "batch_size": 64, "grad_clip": 1.0, "precision": "auto", "max_minutes": 13.0},
           data={"window": 64},
-          target=1.60)
+          target=1.60,
+          shows="a wider LSTM, lower loss in 15 minutes")

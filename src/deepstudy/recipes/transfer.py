@@ -30,6 +30,7 @@ PRETRAIN = "cifar8-vgg-small"
 
 register_recipe(Recipe(
     name=PRETRAIN, study=STUDY, task="classification",
+    shows="a small VGG pretrained on 8 non-pet classes",
     description="Step 1 of the transfer proof: the small VGG-style backbone pretrained on the 8 CIFAR-10 "
                 "classes that are neither cat nor dog (JPEG copy)",
     config={
@@ -60,10 +61,10 @@ SMOKE = {"data.limit": 160, "train.epochs": 1, "transfer.weights": "none", "tran
 VGG_SMALL = {"name": "vgg_small_cifar", "channels": (32, 64, 128), "convs_per_block": 2}
 
 
-def catsdogs(mode: str, description: str, *, family: str = "cifar", model: dict = VGG_SMALL,
+def catsdogs(mode: str, description: str, *, shows: str, family: str = "cifar", model: dict = VGG_SMALL,
              train: dict | None = None, **transfer) -> Recipe:
     return register_recipe(Recipe(
-        name=f"catsdogs-{family}-{mode}", study=STUDY, task="transfer", description=description,
+        name=f"catsdogs-{family}-{mode}", study=STUDY, task="transfer", description=description, shows=shows,
         config={
             "data": dict(CATSDOGS_32),
             "model": dict(model),
@@ -77,13 +78,13 @@ def catsdogs(mode: str, description: str, *, family: str = "cifar", model: dict 
 
 
 catsdogs("scratch", "Step 2: the same net from random weights on 2,000 CIFAR-10 cats and dogs (the baseline)",
-         weights="none")
+         shows="cats vs dogs from scratch: the baseline", weights="none")
 catsdogs("features", "Step 3: the cifar8 backbone frozen, the seeds' head trained on cached features (5 views)",
-         weights=f"recipe:{PRETRAIN}", views=5)
+         shows="frozen small-VGG features with a new head", weights=f"recipe:{PRETRAIN}", views=5)
 # Why the whole base at 3e-4: in trials here (10-epoch backbone) unfreezing only the last block
 # (4 layers) at 1e-4 gained nothing over scratch; the whole base at 3e-4 gained the most
 catsdogs("finetune", "Step 4: feature extraction, then the whole base fine-tuned with the head at lr 3e-4",
-         weights=f"recipe:{PRETRAIN}", views=5, unfreeze=9, finetune_epochs=20, finetune_lr=3e-4)
+         shows="fine-tuning the small VGG: a modest gain", weights=f"recipe:{PRETRAIN}", views=5, unfreeze=9, finetune_epochs=20, finetune_lr=3e-4)
 
 # ------------------------------------------------------------------ the same proof, stronger backbone
 
@@ -94,6 +95,7 @@ FAST_PRETRAIN = "cifar8-fast"
 FASTNET = fast.CONFIG["model"]
 register_recipe(Recipe(
     name=FAST_PRETRAIN, study=STUDY, task="classification",
+    shows="a stronger backbone: fastnet on 8 classes",
     description="Step 1 of the transfer proof with cifar-fast's net: fastnet_cifar pretrained on the 8 CIFAR-10 "
                 "classes that are neither cat nor dog (JPEG copy), bf16",
     # cifar-fast's full tier on the 8 classes, for fewer epochs
@@ -106,13 +108,13 @@ register_recipe(Recipe(
 ))
 FAST_TRAIN = {"precision": "auto"}
 catsdogs("scratch", "Step 2 (fastnet): the same net from random weights on 2,000 CIFAR-10 cats and dogs",
-         family="fast", model=FASTNET, train=FAST_TRAIN, weights="none")
+         shows="fastnet on cats vs dogs from scratch", family="fast", model=FASTNET, train=FAST_TRAIN, weights="none")
 catsdogs("features", "Step 3 (fastnet): the cifar8-fast backbone frozen, the seeds' head on cached features",
-         family="fast", model=FASTNET, train=FAST_TRAIN, weights=f"recipe:{FAST_PRETRAIN}", views=5)
+         shows="frozen fastnet features: worse than scratch", family="fast", model=FASTNET, train=FAST_TRAIN, weights=f"recipe:{FAST_PRETRAIN}", views=5)
 # Why 40 fine-tuning epochs: best validation accuracy of 20/40/60/80 here (82.5/83.5/83.0/83.4%);
 # from scratch, 60 epochs did worse on validation than 30 (77.1 against 78.0%), so it keeps 30
 catsdogs("finetune", "Step 4 (fastnet): feature extraction, then the whole base fine-tuned with the head",
-         family="fast", model=FASTNET, train=FAST_TRAIN, weights=f"recipe:{FAST_PRETRAIN}", views=5, unfreeze=4,
+         shows="fine-tuning beats training from scratch", family="fast", model=FASTNET, train=FAST_TRAIN, weights=f"recipe:{FAST_PRETRAIN}", views=5, unfreeze=4,
          finetune_epochs=40, finetune_lr=3e-4)
 
 # ------------------------------------------------------------------ the full tier: ImageNet VGG16
@@ -125,6 +127,7 @@ SEED_DATA = "cats_and_dogs_filtered (2,000 training, 1,000 validation photos)"
 
 register_recipe(Recipe(
     name="catsdogs-vgg16-features", study=STUDY, task="transfer",
+    shows="frozen ImageNet VGG16 features, new head",
     description="VGG16 with ImageNet weights, frozen; the seeds' head on cached features of cats vs dogs at "
                 "150x150 (needs the ImageNet weights: see README)",
     config={
@@ -141,6 +144,7 @@ register_recipe(Recipe(
 
 register_recipe(Recipe(
     name="catsdogs-vgg16-finetune", study=STUDY, task="transfer",
+    shows="fine-tuning ImageNet VGG16 on cats vs dogs",
     description="VGG16 with ImageNet weights: the head on features, then the last 15 layers fine-tuned at "
                 "1e-5 with the seeds' augmentation (needs the ImageNet weights; GPU-sized)",
     config={

@@ -22,9 +22,9 @@ SEED = Reference(None, "seed notebook: Embedding -> RNN/GRU/LSTM -> dense, 6 cla
 
 
 def recurrent(name: str, description: str, model: dict, data: dict | None = None, train: dict | None = None,
-              target: float | None = None):
+              target: float | None = None, shows: str = ""):
     register_recipe(Recipe(
-        name=name, study="TREC questions", task="classification", description=description,
+        name=name, study="TREC questions", task="classification", description=description, shows=shows,
         config={
             "data": {"name": "trec", "labels": "coarse", "val_fraction": 0.1, "min_freq": 1, **(data or {})},
             # Why dropout 0.3 (on embeddings and before the classifier): 5,000 questions overfit
@@ -43,21 +43,22 @@ def recurrent(name: str, description: str, model: dict, data: dict | None = None
 recurrent("trec-rnn", "Embedding 128 -> bidirectional tanh RNN 128 -> last states -> linear",
           {"cell": "rnn", "bidirectional": True},
           # Why clip: a tanh RNN's gradients through 30 steps occasionally explode
-          train={"grad_clip": 1.0})
+          train={"grad_clip": 1.0}, shows="a bidirectional tanh RNN on questions")
 recurrent("trec-gru", "Embedding 128 -> bidirectional GRU 128 -> last states -> linear",
-          {"cell": "gru", "bidirectional": True})
+          {"cell": "gru", "bidirectional": True}, shows="a bidirectional GRU reading questions")
 recurrent("trec-lstm", "Embedding 128 -> bidirectional LSTM 128 -> last states -> linear",
-          {"cell": "lstm", "bidirectional": True})
+          {"cell": "lstm", "bidirectional": True}, shows="a bidirectional LSTM reading questions")
 recurrent("trec-attention",
           "Embedding 128 -> bidirectional LSTM 128 -> attention pooling -> linear; 10% word dropout",
           {"cell": "lstm", "bidirectional": True, "pooling": "attention"},
           # Why word dropout: about a tenth of the words of unseen questions are not in the
           # vocabulary; replacing 10% of training words by <unk> teaches the model to read
           # around them (validation accuracy 87.7% against 85.9% without, same settings)
-          data={"word_dropout": 0.1}, target=0.90)
+          data={"word_dropout": 0.1}, target=0.90, shows="attention pooling over an LSTM's words")
 
 register_recipe(Recipe(
     name="trec-transformer", study="TREC questions", task="classification",
+    shows="a small Transformer on only 5,000 questions",
     description="Embedding 128 + sinusoidal positions -> 2 pre-norm Transformer encoder layers -> masked mean -> linear",
     config={
         "data": {"name": "trec", "labels": "coarse", "val_fraction": 0.1, "min_freq": 1},

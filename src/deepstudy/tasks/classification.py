@@ -20,7 +20,8 @@ from ..errors import RunDirError, UserError
 from ..io import read_json, write_csv, write_json, write_text
 from ..models.summary import format_summary, summarize
 from ..report import plots
-from ..rundir import RunDir, hardware, versions
+from ..machine import hardware
+from ..rundir import RunDir, versions
 from ..train.checkpoint import load_weights
 from ..train.loop import Paths, fit, predict_logits, uses_conv
 from ..train.metrics import classification_report

@@ -26,7 +26,8 @@ from ..errors import ConfigError, RunDirError
 from ..io import write_csv, write_json, write_text
 from ..models.summary import format_summary, summarize
 from ..report import plots
-from ..rundir import RunDir, hardware, versions
+from ..machine import hardware
+from ..rundir import RunDir, versions
 from ..train.checkpoint import load_weights
 from ..train.loop import Paths, fit
 from . import RunContext, build_data, build_model
@@ -79,15 +80,16 @@ def free_running(model: nn.Module, data: SeriesData) -> dict:
 
 
 @contextmanager
-def one_thread(device: torch.device):
-    """Run on one CPU thread.  Why: these networks are tiny (5 to a few thousand weights), so
-    each op is microseconds of work and a second thread only adds synchronisation; measured on
-    a shared 2-core machine, a second thread made the clipping study 15x slower."""
+def one_thread(device: torch.device, threads: int = 0):
+    """Run on one CPU thread, unless train.threads asks for more.  Why: these networks are tiny
+    (5 to a few thousand weights), so each op is microseconds of work and a second thread only
+    adds synchronisation; measured on a shared 2-core machine, a second thread made the clipping
+    study 15x slower."""
     if device.type != "cpu":
         yield
         return
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads or 1)
     try:
         yield
     finally:
@@ -97,7 +99,7 @@ def one_thread(device: torch.device):
 def train(ctx: RunContext, after: Callable | None = None) -> dict:
     """`after(ctx, model, data, metrics)`: a study's own analysis (the sine's gradient study),
     run once the model is evaluated; it may add to metrics."""
-    with one_thread(ctx.device):
+    with one_thread(ctx.device, ctx.cfg["train"]["threads"]):
         return _train(ctx, after)
 
 

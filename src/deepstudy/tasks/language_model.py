@@ -16,7 +16,8 @@ from ..errors import ConfigError, RunDirError, UserError
 from ..io import write_csv, write_json, write_text
 from ..models.summary import format_summary, summarize
 from ..report import plots
-from ..rundir import RunDir, hardware, versions
+from ..machine import hardware
+from ..rundir import RunDir, versions
 from ..train.checkpoint import load_weights
 from ..train.lm_loop import evaluate as evaluate_split, fit_language_model
 from ..train.loop import Paths

@@ -22,7 +22,8 @@ from ..config import ScheduleConfig, TrainConfig
 from ..errors import ConfigError, RunDirError, UserError
 from ..io import write_csv, write_json, write_text
 from ..report import plots
-from ..rundir import RunDir, hardware, versions
+from ..machine import hardware
+from ..rundir import RunDir, versions
 from ..scratch.data import ArrayData, PixelScaler, Source, Standardizer, load_dataset
 from ..scratch.data import dataset_options  # noqa: F401  (recipes.resolve reads the options from here)
 from ..scratch.layers import Sequential
@@ -45,7 +46,7 @@ BLAS_THREADS = 1
 # The options of the shared train/schedule sections that the NumPy loop implements; any other
 # option set away from its default is refused rather than silently ignored.
 SUPPORTED = {"train": {"epochs", "batch_size", "eval_batch_size", "seed", "early_stop", "monitor", "device",
-                       "max_minutes"},
+                       "max_minutes", "threads"},
              "schedule": {"name", "min_lr"}}
 
 
@@ -115,7 +116,8 @@ def train(ctx: RunContext) -> dict:
     optimizer = make_optimizer(cfg["optim"])
     if ctx.device.type != "cpu":
         log(f"NumPy computes on the CPU; {ctx.device} is not used")
-    machine = hardware(BLAS_THREADS, device="cpu")
+    blas_threads = cfg["train"]["threads"] or BLAS_THREADS
+    machine = hardware(blas_threads, device="cpu")
 
     title = f"{recipe.name}: {cfg['model']['name']} on {data.name} (NumPy)"
     text = summary(model, data.in_features, title)
@@ -133,7 +135,7 @@ def train(ctx: RunContext) -> dict:
         f"{model!r}, {model.num_params():,} parameters")
 
     t = cfg["train"]
-    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
         result = fit(model, loss_fn, optimizer, data, epochs=t["epochs"], batch_size=t["batch_size"],
                      rng=_rng(t["seed"], 2), eval_batch_size=t["eval_batch_size"], schedule=cfg["schedule"]["name"],
                      min_lr=cfg["schedule"]["min_lr"], monitor=t["monitor"], early_stop=t["early_stop"],
@@ -262,7 +264,7 @@ def evaluate(run: RunDir, split: str, data_root, device="cpu", log=print) -> dic
     model, saved = load_model(run)
     cfg = saved["config"]
     data = build_data(cfg, data_root, log)
-    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+    with threadpool_limits(limits=cfg["train"]["threads"] or BLAS_THREADS, user_api="blas"):
         out = outputs(model, data, split, cfg["train"]["eval_batch_size"])
     part = getattr(data, split)
     result = {"split": split, "images" if "in_shape" in data.description else "examples": len(part)}

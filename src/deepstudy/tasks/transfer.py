@@ -30,7 +30,8 @@ from ..io import write_csv, write_json, write_text
 from ..models.summary import format_summary, summarize
 from ..models.transfer import TransferNet, build_transfer_model, l2sp_penalty
 from ..models.weights import Pretrained, load_pretrained, locate
-from ..rundir import RunDir, hardware, versions
+from ..machine import hardware
+from ..rundir import RunDir, versions
 from ..train.checkpoint import load_weights, save_weights
 from ..train.loop import HISTORY_FIELDS, Paths, fit, predict_logits, uses_conv
 from ..train.metrics import classification_report

@@ -22,6 +22,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from ..data import ClassificationData
+from .. import machine
 from ..errors import ConfigError
 from ..io import write_csv
 from .checkpoint import restore_training_state, save_training_state, save_weights
@@ -43,15 +44,18 @@ def uses_conv(model: nn.Module) -> bool:
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Does `device` compute in bfloat16 natively?  Without it (an AVX2-only CPU, say) oneDNN
-    emulates bf16 and a training step runs several times slower than in fp32."""
+    """Does `device` compute in bfloat16 natively?  Without it (an AVX2-only CPU, an AVX-512 one
+    without BF16) oneDNN emulates bf16 and a training step runs several times slower than fp32."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        try:  # oneDNN's own check for AVX-512 BF16 / AMX (a private op: absent in some builds)
-            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        # the CPU's own flags decide (machine.cpu_native_bf16 says why not oneDNN's check
+        # alone); oneDNN must also have bf16 kernels in this build of torch
+        try:
+            built = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
         except (AttributeError, RuntimeError):
-            return False
+            built = False
+        return built and machine.cpu_native_bf16()
     return False
 
 
@@ -63,9 +67,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 def autocast(device: torch.device, precision: str = "fp32"):
-    """bf16: convolutions and matrix products in bfloat16 (fastnet_cifar: 2.18 s against 4.49 s
-    per step of 1,024 images on a 2-core AVX-512-BF16 CPU), losses, reductions and BatchNorm
-    statistics kept in fp32.  On CPUs without native bf16 it can be slower: measure first."""
+    """bf16: convolutions and matrix products in bfloat16, losses, reductions and BatchNorm
+    statistics kept in fp32.  On CPUs without native bf16 it is emulated and slower than fp32
+    (`benchmarks/bf16_steps.py` measures both on this machine)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
