@@ -34,6 +34,8 @@ T0 = time.perf_counter()  # the clock starts before the heavy imports: they are 
 
 import torch  # noqa: E402
 
+from deepstudy.config import OptimConfig  # noqa: E402
+from deepstudy.tasks import resolve  # noqa: E402
 from deepstudy import api, recipes  # noqa: E402
 from deepstudy.config import parse_assignments  # noqa: E402
 from deepstudy.data import DataContext, load_dataset  # noqa: E402
@@ -61,7 +63,7 @@ def calibrate(cfg: dict, data_dir, device: torch.device, steps: int = 6, warmup:
     model = create_model(cfg["model"]["name"], data.in_shape, len(data.classes),
                          **{k: v for k, v in cfg["model"].items() if k != "name"}).to(device)
     model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model.parameters(), cfg["optim"])
+    optimizer = make_optimizer(model.parameters(), OptimConfig(**cfg["optim"]))
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=cfg["train"]["label_smoothing"])
     bs, precision = cfg["train"]["batch_size"], resolve_precision(cfg["train"]["precision"], device)
     g = torch.Generator().manual_seed(1)
@@ -110,7 +112,7 @@ def main() -> None:
     print(f"[{elapsed():7.1f}s] cifar-fast benchmark: budget {budget:.0f}s, device {device}, "
           f"{torch.get_num_threads()} threads", flush=True)
 
-    cfg = recipes.resolve(recipe, TIER, options)
+    cfg = resolve(recipe, TIER, options).as_dict()
     cal = calibrate(cfg, args.data_dir, device)
     epoch_s = cal["steps_per_epoch"] * cal["step"] + cal["val"]
     # after training: reload the best weights, the test pass, plots and metrics (a few seconds)

@@ -18,6 +18,8 @@ import time
 import torch
 import torch.nn as nn
 
+from deepstudy.config import OptimConfig  # noqa: E402
+from deepstudy.tasks import resolve  # noqa: E402
 from deepstudy import recipes
 from deepstudy.data import DataContext, load_dataset
 from deepstudy.data.root import data_root
@@ -33,7 +35,7 @@ def main() -> None:
     p.add_argument("--data-dir", default=None)
     args = p.parse_args()
     widths = tuple(int(w) for w in args.widths.split(","))
-    cfg = recipes.resolve(recipes.get_recipe("cifar-fast"), "full", {"data.variant": "jpeg"})
+    cfg = resolve(recipes.get_recipe("cifar-fast"), "full", {"data.variant": "jpeg"}).as_dict()
     device = torch.device("cpu")
     t0 = time.perf_counter()
     data = load_dataset("cifar10", DataContext(root=data_root(args.data_dir)),
@@ -44,7 +46,7 @@ def main() -> None:
     for precision in ("fp32", "bf16"):
         torch.manual_seed(0)
         model = create_model("fastnet_cifar", (3, 32, 32), 10, widths=widths).to(memory_format=torch.channels_last)
-        optimizer = make_optimizer(model.parameters(), cfg["optim"])
+        optimizer = make_optimizer(model.parameters(), OptimConfig(**cfg["optim"]))
         criterion = nn.CrossEntropyLoss(label_smoothing=0.2)
         batches = data.train_batches(cfg["train"]["batch_size"], torch.Generator().manual_seed(0), True)
         times = []

@@ -34,10 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from deepstudy.tasks import resolve  # noqa: E402
 from deepstudy import recipes
 from deepstudy.data import DataContext, load_dataset
 from deepstudy.data.cifar import CLASSES, load_cifar10
@@ -45,7 +45,7 @@ from deepstudy.data.root import data_root
 from deepstudy.models import create_model
 from deepstudy.train.loop import autocast, resolve_precision
 
-RECIPE = recipes.resolve(recipes.get_recipe("cifar-cnn-bn"), "quick")
+RECIPE = resolve(recipes.get_recipe("cifar-cnn-bn"), "quick").as_dict()
 CPU = torch.device("cpu")
 # Both pipelines train at the recipe's precision as a run here would take it (auto: bf16 on a
 # CPU with native bf16, else fp32), so the ratio measures how the images are fed, not the arithmetic

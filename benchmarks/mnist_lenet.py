@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from deepstudy.tasks import resolve  # noqa: E402
 from deepstudy import api, recipes
 from deepstudy.data import DataContext
 from deepstudy.data.augment import random_translate
@@ -42,7 +43,7 @@ from deepstudy.data.tensors import ImageTensors, Normalize, split
 from deepstudy.data.vision import load_idx_family
 from deepstudy.models import create_model
 
-RECIPE = recipes.resolve(recipes.get_recipe("lenet5-mnist"), "quick")
+RECIPE = resolve(recipes.get_recipe("lenet5-mnist"), "quick").as_dict()
 
 
 def model():

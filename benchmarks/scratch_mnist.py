@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 
+from deepstudy.config import OptimConfig  # noqa: E402
+from deepstudy.tasks import resolve  # noqa: E402
 from deepstudy import api, recipes
 from deepstudy.scratch.data import Source, load_dataset
 from deepstudy.scratch.layers import Linear
@@ -90,7 +92,7 @@ def torch_fit(net, data, cfg, rng) -> float:
 
 
 def setup(name: str, epochs: int | None = None):
-    cfg = recipes.resolve(recipes.get_recipe(name), "quick", {"train.epochs": epochs} if epochs else {})
+    cfg = resolve(recipes.get_recipe(name), "quick", {"train.epochs": epochs} if epochs else {}).as_dict()
     data = load_dataset("mnist", Source(Path("/nonexistent"), cfg["train"]["seed"], quiet),
                         **{k: v for k, v in cfg["data"].items() if k != "name"})
     return cfg, data
@@ -103,7 +105,7 @@ def numpy_run(cfg, data, threads: int) -> tuple[float, float]:
     with threadpool_limits(limits=threads, user_api="blas"):
         t0 = time.perf_counter()
         t = cfg["train"]
-        fit(model, loss_for(data), make_optimizer(cfg["optim"]), data, epochs=t["epochs"], batch_size=t["batch_size"],
+        fit(model, loss_for(data), make_optimizer(OptimConfig(**cfg["optim"])), data, epochs=t["epochs"], batch_size=t["batch_size"],
             rng=np.random.default_rng([seed, 2]), schedule=cfg["schedule"]["name"], log=quiet)
         seconds = time.perf_counter() - t0
         return seconds, evaluate(model, data, "test")["accuracy"]

@@ -1,7 +1,6 @@
 """The command line: the happy paths, and every user mistake ending in one clear line on
 stderr with exit code 2 and no traceback."""
 
-import gzip
 import json
 import shutil
 import subprocess
@@ -12,6 +11,7 @@ import pytest
 from PIL import Image
 
 from deepstudy import api
+from deepstudy.tasks import resolve
 from deepstudy.cli import main
 from deepstudy.data.root import EMBEDDED
 from deepstudy.data.vision import load_idx_family
@@ -87,7 +87,7 @@ def test_show_resolves_settings_without_training(capsys, monkeypatch):
     assert "  optim.lr = 0.02" in out and "  data.limit = 2000" in out and "  train.threads = 0" in out
     assert main(["show", "lenet5-mnist", "--json", "--set", "train.epochs=3"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    expected = recipes.resolve(recipes.get_recipe("lenet5-mnist"), "quick", {"train.epochs": "3"})
+    expected = resolve(recipes.get_recipe("lenet5-mnist"), "quick", {"train.epochs": "3"}).as_dict()
     assert shown == json.loads(json.dumps(expected)) and shown["train"]["epochs"] == 3
     fails_cleanly(capsys, ["show", "lenet5-mnist", "--set", "optim.lrr=1"], "optim.lrr", "did you mean optim.lr")
     fails_cleanly(capsys, ["show", "lenet5"], "unknown recipe", "lenet5-mnist")

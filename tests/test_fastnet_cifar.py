@@ -2,13 +2,12 @@
 saving and loading, test-time augmentation is mirror-invariant, the scaled BN shift trains at
 bias_scale**2 the learning rate, and bf16 autocast trains it through the standard loop."""
 
-from dataclasses import asdict
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from deepstudy.config import OptimConfig, ScheduleConfig, TrainConfig
+from deepstudy.config import Choice, OptimConfig, RunConfig, ScheduleConfig, TrainConfig
 from deepstudy.models import create_model
 from deepstudy.models.fastnet_cifar import ShiftOnlyBatchNorm
 
@@ -112,9 +111,9 @@ def test_bf16_autocast_trains_the_net_in_the_standard_loop(tmp_path):
 
     data = toy_data()
     model = create_model("fastnet_cifar", (3, 32, 32), 2, widths=(8, 16, 16))
-    cfg = {"train": asdict(TrainConfig(epochs=2, batch_size=64, eval_batch_size=64, precision="bf16")),
-           "optim": asdict(OptimConfig(name="sgd", lr=0.2, momentum=0.85, nesterov=True)),
-           "schedule": asdict(ScheduleConfig())}
+    cfg = RunConfig(Choice("toy"), Choice("fastnet_cifar"), train=TrainConfig(epochs=2, batch_size=64, eval_batch_size=64,
+                                                                              precision="bf16"),
+                    optim=OptimConfig(name="sgd", lr=0.2, momentum=0.85, nesterov=True), schedule=ScheduleConfig())
     seen = []
     model.head.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
     result = fit(model, data, cfg, Paths(tmp_path / "c.pt", tmp_path / "w.safetensors", tmp_path / "h.csv"),
@@ -129,8 +128,8 @@ def test_loop_fits_the_stem_on_clean_training_images_not_the_first_augmented_bat
 
     data = toy_data()
     data.augment = lambda x, g: random_translate(x, 4, g)  # zero borders: a batch unlike the clean images
-    cfg = {"train": asdict(TrainConfig(epochs=1, batch_size=64, eval_batch_size=64)),
-           "optim": asdict(OptimConfig(name="sgd", lr=0.0)), "schedule": asdict(ScheduleConfig())}
+    cfg = RunConfig(Choice("toy"), Choice("fastnet_cifar"), train=TrainConfig(epochs=1, batch_size=64, eval_batch_size=64),
+                    optim=OptimConfig(name="sgd", lr=0.0), schedule=ScheduleConfig())
     fitted = {}
     for how in ("clean", "first_batch"):
         model = create_model("fastnet_cifar", (3, 32, 32), 2, widths=(8, 8, 8), whiten_fit=how)

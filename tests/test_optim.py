@@ -8,13 +8,12 @@ import torch
 from deepstudy.config import OptimConfig, ScheduleConfig
 from deepstudy.errors import ConfigError
 from deepstudy.train.optim import make_optimizer, make_scheduler
-from dataclasses import asdict
 
 
 def lrs(schedule: dict, steps_per_epoch=10, epochs=5, lr=0.1, scores=None):
     p = torch.nn.Parameter(torch.zeros(1))
-    opt = make_optimizer([p], asdict(OptimConfig(name="sgd", lr=lr)))
-    sched, interval = make_scheduler(opt, asdict(ScheduleConfig(**schedule)), steps_per_epoch, epochs)
+    opt = make_optimizer([p], OptimConfig(name="sgd", lr=lr))
+    sched, interval = make_scheduler(opt, ScheduleConfig(**schedule), steps_per_epoch, epochs)
     out = []
     for epoch in range(epochs):
         for _ in range(steps_per_epoch):
@@ -31,7 +30,7 @@ def lrs(schedule: dict, steps_per_epoch=10, epochs=5, lr=0.1, scores=None):
                                        ("adamw", torch.optim.AdamW), ("rmsprop", torch.optim.RMSprop)])
 def test_optimizers(name, cls):
     opt = make_optimizer([torch.nn.Parameter(torch.zeros(1))],
-                         asdict(OptimConfig(name=name, lr=0.01, weight_decay=1e-4, nesterov=name == "sgd")))
+                         OptimConfig(name=name, lr=0.01, weight_decay=1e-4, nesterov=name == "sgd"))
     assert isinstance(opt, cls)
     assert opt.param_groups[0]["lr"] == 0.01 and opt.param_groups[0]["weight_decay"] == 1e-4
 

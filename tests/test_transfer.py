@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from deepstudy import api, cli
+from deepstudy import cli
 from deepstudy.config import resolve as resolve_config
 from deepstudy.data import ClassificationData
 from deepstudy.data.features import cached_features, compute_features
@@ -147,7 +147,6 @@ def test_l2sp_is_the_squared_distance_to_the_pretrained_weights_and_holds_the_ba
     model = create_model("resnet18", (3, 32, 32), 2)
     model.freeze(unfreeze_last=1)
     trained = [p for p in model.base.parameters() if p.requires_grad]
-    start = [p.detach().clone() for p in trained]
     penalty = l2sp_penalty(model, alpha=0.3)
     assert penalty().item() == 0.0
     with torch.no_grad():
@@ -327,7 +326,7 @@ def test_recipe_backbone_is_the_newest_finished_run_named_either_way(tmp_path):
     count; a smoke run, an unfinished run and another recipe's run never do."""
     import os
 
-    from deepstudy.models.weights import latest_run
+    from deepstudy.tasks.transfer import latest_run
 
     def fake(name, recipe, tier="quick", finished=True, age=0):
         d = tmp_path / name

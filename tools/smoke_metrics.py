@@ -20,7 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-TIMES = {"seconds", "wall_seconds", "train_seconds", "minutes", "started", "images_per_second"}
+TIMES = {"seconds", "wall_seconds", "train_seconds", "feature_seconds", "minutes", "started", "images_per_second",
+         "chars_per_second"}
 
 
 def numbers(value, prefix=""):

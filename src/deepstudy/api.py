@@ -18,10 +18,10 @@ from typing import Any, Callable
 import torch
 
 from . import machine, recipes
-from .errors import ConfigError, RunDirError, UserError
+from .errors import ConfigError, UserError
 from .io import read_csv, write_json
 from .rundir import RunDir
-from .tasks import RunContext, runner
+from .tasks import RunContext, get_task, resolve, runner, saved_config
 from .train import distributed
 from .train import loop as train_loop  # a module reference: tests stand in for native_bf16 there
 from .train.loop import pick_device, resolve_precision
@@ -60,7 +60,8 @@ class Result:
 
     def _grid(self, csv_name: str, title: str):
         from .report import plots
-        from .tasks.classification import build_data, split_images
+        from .tasks.build import build_data
+        from .tasks.classification import split_images
         if not (self.run_dir / "plots" / csv_name).is_file():
             raise UserError(f"{self.run_dir} has no plots/{csv_name}: its data are not images")
         rows = read_csv(self.run_dir / "plots" / csv_name)
@@ -73,12 +74,12 @@ class Result:
                                     [lookup[str(r["predicted"])] for r in rows], [r["confidence"] for r in rows],
                                     classes, title)
         root = RunDir(self.run_dir).data_root()
-        task = runner(self.config["task"])
+        task = get_task(self.config["task"])
         index = [r["index"] for r in rows]
-        if hasattr(task, "load_test_images"):  # a runner with its own data (the NumPy recipes)
-            images = task.load_test_images(self.config, root)[index]
+        if hasattr(task, "test_images"):  # a task with its own data (the NumPy recipes)
+            images = task.test_images(self.config, root)[index]
         else:
-            data = build_data(self.config["config"], root, torch.device("cpu"), log=lambda m: None)
+            data = build_data(saved_config(task, self.config), root, torch.device("cpu"), log=lambda m: None)
             images = split_images(data, "test", torch.tensor(index))
         return plots.image_grid(images, [lookup[str(r["true"])] for r in rows], [lookup[str(r["predicted"])] for r in rows],
                                 [r["confidence"] for r in rows], classes, title)
@@ -92,26 +93,17 @@ class Result:
     def forecast(self, steps: int = 24, data_dir: str | Path | None = None) -> dict:
         """A forecasting run's free-running forecast `steps` past the end of its series (also
         written to plots/forecast.png and .csv): {"forecast": [{"time", "forecast"}, ...], ...}."""
-        from .tasks import runner as _runner
-        task = _runner(self.config["task"])
-        if not hasattr(task, "forecast"):
-            raise UserError(f"a {self.config['task']} run does not forecast")
         run = RunDir(self.run_dir)
-        return task.forecast(run, steps, run.data_root(data_dir))
+        return get_task(self.config["task"]).forecast(run, steps, run.data_root(data_dir))
 
     def generate(self, prompt: str = "", length: int = 500, temperature: float = 0.8, top_k: int = 0,
                  seed: int = 0) -> str:
         """A language-model run's continuation of `prompt` (as `deepstudy generate`)."""
-        from .tasks import runner as _runner
-        task = _runner(self.config["task"])
-        if not hasattr(task, "generate"):
-            raise UserError(f"{self.run_dir} holds a {self.config['task']} run, not a language model")
-        return task.generate(RunDir(self.run_dir), prompt, length, temperature, top_k, seed)
+        return get_task(self.config["task"]).generate(RunDir(self.run_dir), prompt, length, temperature, top_k, seed)
 
     def load_model(self, device="cpu"):
         """The trained model (the weights chosen on validation), in eval mode."""
-        from .tasks import runner as _runner
-        return _runner(self.config["task"]).load_model(RunDir(self.run_dir), device)[0]
+        return get_task(self.config["task"]).load_model(RunDir(self.run_dir), device)[0]
 
 
 def load_run(path: str | Path) -> Result:
@@ -136,54 +128,66 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
         resume: bool = False, progress: bool = True, show_summary: bool = False,
         log: Callable[[str], None] | None = None, command: list[str] | None = None) -> Result:
     """Train a recipe and return its Result.  `options` takes dotted keys: {"model.hidden": (256, 128)}."""
-    world = distributed.from_env()  # under torchrun: join the other processes
     log = log or (lambda msg: print(msg, flush=True))
-    if not world.main:
-        log = _quiet  # one voice: rank 0's
     r = recipes.get_recipe(recipe)
+    task = get_task(r.task)
+    processes = distributed.requested()
+    if processes > 1 and not task.distributed:
+        raise ConfigError(f"{r.name} is a {task.name} recipe: it runs in one process; start it without torchrun")
+    if resume and not task.resumable:
+        raise ConfigError(f"{r.name} keeps no checkpoint, so there is nothing to resume (its runs take seconds to minutes); "
+                          f"start it again without --resume")
     tier = tier or r.default_tier
     overrides = _overrides(epochs, batch_size, lr, seed, device, threads, options)
 
+    # Every setting resolved and checked before a process group is joined, data read or a run
+    # directory made: a refusal leaves nothing behind.
+    saved = None
     if resume:
         if out is None:
             raise ConfigError("--resume needs --out DIR: the run directory to continue")
-        run_dir = RunDir.for_resume(out) if world.main else RunDir(out)
-        saved = run_dir.read_config()
+        saved = RunDir.for_resume(out).read_config()
         if saved.get("recipe") != r.name:
-            raise ConfigError(f"{run_dir.path} holds a run of {saved.get('recipe')!r}, not {r.name!r}")
+            raise ConfigError(f"{out} holds a run of {saved.get('recipe')!r}, not {r.name!r}")
         tier = saved["tier"]
-        cfg = recipes.resolve(r, tier, _flat_saved(saved["config"]) | overrides)
+        cfg = resolve(r, tier, _flat_saved(saved["config"]) | overrides)
         changed = sorted(k for k, v in _flat(cfg).items() if _flat_saved(saved["config"]).get(k) != v)
         bad = [k for k in changed if k not in RESUMABLE_CHANGES]
         if bad:
             raise ConfigError(f"cannot change {', '.join(bad)} when resuming; a resumed run keeps its settings")
     else:
-        cfg = recipes.resolve(r, tier, overrides)
+        cfg = resolve(r, tier, overrides)
+    task.preflight(cfg)
+    if processes > cfg.train.batch_size:
+        raise ConfigError(f"train.batch_size={cfg.train.batch_size} cannot be shared among {processes} processes: "
+                          f"each needs at least one example of every batch")
 
+    world = distributed.from_env()  # under torchrun: join the other processes
+    if not world.main:
+        log = _quiet  # one voice: process 0's
     # where, on how many threads and in what precision it runs, settled before a new run
     # directory is made, so a refusal leaves nothing behind
-    threads = cfg["train"]["threads"]
-    if threads < 0:
-        raise ConfigError(f"train.threads must be 0 (auto: the cores other work leaves free) or a positive count, got {threads}")
-    dev = distributed.device_for(world, pick_device(cfg["train"]["device"]))
+    dev = distributed.device_for(world, pick_device(cfg.train.device))
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda was asked for, but no CUDA device is available; use --device cpu")
-    precision_note = _settle_precision(cfg, dev, resume)
-    n_threads, threads_note = _settle_threads(threads, dev, saved if resume else None)
-    if not resume:
+    cfg, precision_note = _settle_precision(cfg, dev, resume)
+    n_threads, threads_note = _settle_threads(cfg.train.threads, dev, saved, task.auto_threads)
+    if resume:
+        run_dir = RunDir(out)
+    else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = out if out is not None else Path("runs") / f"{r.name}-{stamp}"
-        # only rank 0 creates and writes the run directory
+        # only process 0 creates and writes the run directory
         run_dir = RunDir.for_new_run(path) if world.main else RunDir(path)
     log(f"run directory: {run_dir.path}")
     for note in (precision_note, threads_note):
         if note:
             log(note)
-    if resume and world.main and saved["config"]["train"]["precision"] != cfg["train"]["precision"]:
+    if resume and world.main and saved["config"]["train"]["precision"] != cfg.train.precision:
         # the rest of the run, and later evaluations, compute in the new precision: say so
-        log(f"precision: {cfg['train']['precision']} from here on (the run began in "
+        log(f"precision: {cfg.train.precision} from here on (the run began in "
             f"{saved['config']['train']['precision']})")
-        saved["config"]["train"]["precision"] = cfg["train"]["precision"]
+        saved["config"]["train"]["precision"] = cfg.train.precision
         write_json(run_dir.config, saved)
     ctx = RunContext(recipe=r, tier=tier, cfg=cfg, run=run_dir, data_root=find_data_root(data_dir), device=dev,
                      resume=resume, log=log, progress=progress, show_summary=show_summary,
@@ -193,7 +197,7 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
     threads_before = torch.get_num_threads()
     torch.set_num_threads(n_threads)
     try:
-        metrics = runner(r.task).train(ctx)
+        metrics = runner.train(ctx)
     finally:
         torch.set_num_threads(threads_before)  # a notebook's later work keeps its own setting
         distributed.finish(world)
@@ -202,26 +206,25 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
     return Result(run_dir.path, run_dir.read_config(), metrics, read_csv(run_dir.history) if run_dir.history.exists() else [])
 
 
-def _settle_precision(cfg: dict, dev: torch.device, resume: bool) -> str:
-    """train.precision=auto becomes bf16 or fp32 for this device, in `cfg` (so config.json
-    records what ran); bf16 asked for on a CPU that would only emulate it is refused.
-    Returns a line for the log, or ''."""
-    train = cfg["train"]
-    if train["precision"] == "auto":
-        train["precision"] = resolve_precision("auto", dev)
-        return (f"precision: {train['precision']} (auto: "
-                f"{'native' if train['precision'] == 'bf16' else 'no native'} bf16 on this {dev.type})")
-    if train["precision"] == "bf16" and not train_loop.native_bf16(dev):
+def _settle_precision(cfg, dev: torch.device, resume: bool):
+    """train.precision=auto becomes bf16 or fp32 for this device (so config.json records what
+    ran); bf16 asked for on a CPU that would only emulate it is refused.  Returns the settings
+    and a line for the log, or ''."""
+    if cfg.train.precision == "auto":
+        cfg = cfg.replace(train={"precision": resolve_precision("auto", dev)})
+        return cfg, (f"precision: {cfg.train.precision} (auto: "
+                     f"{'native' if cfg.train.precision == 'bf16' else 'no native'} bf16 on this {dev.type})")
+    if cfg.train.precision == "bf16" and not train_loop.native_bf16(dev):
         if dev.type == "cpu":  # WHY refuse: emulated bf16 measured 3-17x slower than fp32, and LSTMs fail in it
             raise ConfigError(
                 "train.precision=bf16: this CPU has no native bf16 (AVX-512 BF16 or AMX); emulated it runs several "
                 "times slower than fp32 and oneDNN cannot run LSTMs in it. Use train.precision=auto or fp32"
                 + (" (--resume accepts --set train.precision=fp32)" if resume else ""))
-        return f"warning: train.precision=bf16 on a {dev.type} without native bf16 may be slower than fp32"
-    return ""
+        return cfg, f"warning: train.precision=bf16 on a {dev.type} without native bf16 may be slower than fp32"
+    return cfg, ""
 
 
-def _settle_threads(threads: int, dev: torch.device, saved: dict | None) -> tuple[int, str]:
+def _settle_threads(threads: int, dev: torch.device, saved: dict | None, task_threads: int = 0) -> tuple[int, str]:
     """How many torch threads the run computes on, and a line for the log or ''.  train.threads=N
     takes N; 0 (auto) takes the cores that other work leaves free, or on --resume the count the
     run began with: a CPU's sums can depend on how they were split among threads, and a resumed
@@ -230,6 +233,8 @@ def _settle_threads(threads: int, dev: torch.device, saved: dict | None) -> tupl
         return threads, ""
     if saved is not None and saved.get("threads"):
         return saved["threads"], ""
+    if task_threads:  # what this kind of study runs best on (the tiny forecasters: one)
+        return task_threads, ""
     if dev.type != "cpu":
         return torch.get_num_threads(), ""
     cores, busy = len(machine.allowed_cpus()), machine.busy_cores()

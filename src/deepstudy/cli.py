@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         return {"list": cmd_list, "show": cmd_show, "run": cmd_run, "eval": cmd_eval, "predict": cmd_predict,
                 "generate": cmd_generate, "forecast": cmd_forecast, "gradcheck": cmd_gradcheck}[args.command](args)
     except UserError as e:
-        print(f"deepstudy: error: {e}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from process 0, not one per process
+            print(f"deepstudy: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `deepstudy list | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -140,11 +141,12 @@ def cmd_show(args) -> int:
     from . import recipes
     from .catalog import catalog_rows, format_recipe
     from .config import flat, parse_assignments
+    from .tasks import resolve
     r = recipes.get_recipe(args.name)
     tier = args.tier or r.default_tier
-    cfg = recipes.resolve(r, tier, parse_assignments(pair for group in args.assignments for pair in group))
+    cfg = resolve(r, tier, parse_assignments(pair for group in args.assignments for pair in group))
     if args.json:
-        print(json.dumps(cfg, indent=2))
+        print(json.dumps(cfg.as_dict(), indent=2))
         return 0
     row = next(row for row in catalog_rows(r.name) if row["name"] == r.name)
     print(format_recipe(row))
@@ -185,70 +187,39 @@ def _device(name):
     return pick_device(name or "auto")
 
 
-def cmd_eval(args) -> int:
+def _finished_run(path: str):
+    """A finished run directory and the task that reads it."""
     from .rundir import RunDir
-    from .tasks import runner
-    run = RunDir.open(args.run_dir)
+    from .tasks import get_task
+    run = RunDir.open(path)
     saved = run.read_config()
-    task = runner(saved["task"])
+    return run, saved, get_task(saved["task"])
+
+
+def cmd_eval(args) -> int:
+    run, saved, task = _finished_run(args.run_dir)
     out = task.evaluate(run, args.split, run.data_root(args.data_dir), _device(args.device),
                         log=lambda m: print(m, file=sys.stderr))
-    if hasattr(task, "format_evaluation"):  # a task whose numbers are not accuracy and loss
-        print(task.format_evaluation(saved["recipe"], out))
-        return 0
-    numbers = [f"accuracy {100 * out['accuracy']:.2f}%"] if "accuracy" in out else []
-    numbers += [f"{k} {out[k]:.4f}" for k in ("loss", "rmse", "mae") if k in out]
-    if "bpc" in out:  # a language model
-        numbers.append(f"({out['bpc']:.3f} bits/char)")
-    if "count" in out:
-        size = f"{out['count']:,} {out['unit']}"
-    else:
-        what = "images" if "images" in out else "examples"
-        size = f"{out[what]:,} {what}"
-    print(f"{saved['recipe']} {args.split}: {'  '.join(numbers)}  ({size})")
+    print(task.format_evaluation(saved["recipe"], out))
     return 0
 
 
 def cmd_predict(args) -> int:
-    from .rundir import RunDir
-    from .tasks import runner
-    run = RunDir.open(args.run_dir)
-    saved = run.read_config()
-    results = runner(saved["task"]).predict(run, args.files, _device(args.device), top=args.top)
-    for item in results:
-        if args.json:
-            print(json.dumps(item))
-        elif "top" in item:
-            ranked = "  ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in item["top"])
-            print(f"{item['file']}: {ranked}" if "file" in item else f"{item['text']}  ->  {ranked}")
-        else:  # a number (regression)
-            print(f"{item['file']}: {item['value']:.4f} {item.get('unit', '')}".rstrip())
+    run, _, task = _finished_run(args.run_dir)
+    for item in task.predict(run, args.files, _device(args.device), top=args.top):
+        print(json.dumps(item) if args.json else task.format_prediction(item))
     return 0
 
 
 def cmd_generate(args) -> int:
-    from .errors import ConfigError
-    from .rundir import RunDir
-    from .tasks import runner
-    run = RunDir.open(args.run_dir)
-    saved = run.read_config()
-    task = runner(saved["task"])
-    if not hasattr(task, "generate"):
-        raise ConfigError(f"{run.path} holds a {saved['task']} run; generate needs a language model "
-                          f"(e.g. deepstudy run shakespeare-char-lstm)")
+    run, _, task = _finished_run(args.run_dir)
     text = task.generate(run, args.prompt, args.length, args.temperature, args.top_k, args.seed, _device(args.device))
     print(args.prompt + text)
     return 0
 
 
 def cmd_forecast(args) -> int:
-    from .rundir import RunDir
-    from .tasks import runner
-    run = RunDir.open(args.run_dir)
-    saved = run.read_config()
-    task = runner(saved["task"])
-    if not hasattr(task, "forecast"):
-        raise UserError(f"{run.path} is a {saved['task']} run; only forecasting runs forecast")
+    run, _, task = _finished_run(args.run_dir)
     out = task.forecast(run, args.steps, run.data_root(args.data_dir), _device(args.device),
                         log=lambda m: print(m, file=sys.stderr))
     for row in out["forecast"]:
@@ -257,6 +228,7 @@ def cmd_forecast(args) -> int:
         print(f"{len(out['forecast'])}-step forecast ({out['unit'] or 'series units'}); plot: {out['plot']}, "
               f"numbers: {out['csv']}")
     return 0
+
 
 def cmd_gradcheck(args) -> int:
     from .scratch.gradcheck import STEP, TOLERANCE, check_all, format_checks

@@ -12,6 +12,7 @@ model is adding a parameter, nothing else.
 from __future__ import annotations
 
 import ast
+import re
 import dataclasses
 import difflib
 import inspect
@@ -27,7 +28,7 @@ OPTIONAL_SECTIONS = ("transfer",)  # only in recipes whose config has them
 ALL_SECTIONS = SECTIONS + OPTIONAL_SECTIONS
 
 
-@dataclass
+@dataclass(frozen=True)
 class OptimConfig:
     name: Literal["sgd", "adam", "adamw", "rmsprop"] = "adam"
     lr: float = 1e-3
@@ -36,8 +37,15 @@ class OptimConfig:
     weight_decay: float = 0.0
     betas: tuple[float, ...] = (0.9, 0.999)  # Adam and AdamW only
 
+    def __post_init__(self):
+        _at_least("optim.lr", self.lr, 0)
+        _within("optim.momentum", self.momentum, 0, 1)
+        _at_least("optim.weight_decay", self.weight_decay, 0)
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {_show(self.betas)}")
 
-@dataclass
+
+@dataclass(frozen=True)
 class ScheduleConfig:
     name: Literal["none", "step", "multistep", "cosine", "linear", "onecycle", "plateau"] = "none"
     warmup_epochs: float = 0.0  # linear warm-up from lr * warmup_start, before any schedule but plateau
@@ -50,8 +58,24 @@ class ScheduleConfig:
     factor: float = 0.1  # plateau: decay factor
     patience: int = 2  # plateau: epochs without improvement before decaying
 
+    def __post_init__(self):
+        _at_least("schedule.warmup_epochs", self.warmup_epochs, 0)
+        _within("schedule.warmup_start", self.warmup_start, 0, 1, low_open=True)
+        _at_least("schedule.step_size", self.step_size, 1)
+        if any(m < 1 for m in self.milestones) or list(self.milestones) != sorted(set(self.milestones)):
+            raise ConfigError(f"schedule.milestones must be increasing epochs from 1, got {_show(self.milestones)}")
+        _above("schedule.gamma", self.gamma, 0)
+        _at_least("schedule.min_lr", self.min_lr, 0)
+        _within("schedule.pct_start", self.pct_start, 0, 1, low_open=True, high_open=True)
+        _within("schedule.factor", self.factor, 0, 1, low_open=True, high_open=True)
+        _at_least("schedule.patience", self.patience, 0)
+        if self.warmup_epochs and self.name == "plateau":
+            raise ConfigError("schedule.warmup_epochs cannot be combined with schedule.name=plateau")
+        if self.warmup_epochs and self.name == "onecycle":
+            raise ConfigError("schedule.name=onecycle has its own warm-up (schedule.pct_start); drop schedule.warmup_epochs")
 
-@dataclass
+
+@dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 10
     batch_size: int = 128
@@ -71,8 +95,8 @@ class TrainConfig:
     device: str = "auto"  # auto = CUDA when present, else CPU
     max_minutes: float = 0.0  # stop after the epoch that crosses this wall-clock budget; 0 = off
     # bf16: matrix products and convolutions in bfloat16 under torch.autocast, weights and
-    # optimizer in float32 (on an AVX-512 BF16 CPU an LSTM step runs ~1.7x faster, a
-    # fastnet_cifar step ~2x; on CPUs without native bf16 it is emulated and far slower).
+    # optimizer in float32 (faster where the hardware has bf16; on CPUs without native bf16
+    # it is emulated and far slower: benchmarks/bf16_steps.py measures both).
     # auto: bf16 where the device computes it natively (GPUs with bf16, CPUs with AVX-512 BF16
     # or AMX), else fp32; a run's config.json records which it took
     precision: Literal["fp32", "bf16", "auto"] = "fp32"
@@ -80,8 +104,26 @@ class TrainConfig:
     # (one for the NumPy recipes and the tiny forecasters, whatever the cores); N = N
     threads: int = 0
 
+    def __post_init__(self):
+        _at_least("train.epochs", self.epochs, 1)
+        _at_least("train.batch_size", self.batch_size, 1)
+        _at_least("train.eval_batch_size", self.eval_batch_size, 1)
+        _within("train.label_smoothing", self.label_smoothing, 0, 1, high_open=True)
+        if self.mixup < 0:
+            raise ConfigError(f"train.mixup={self.mixup:g}: mixup needs a classification task and an alpha >= 0")
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"train.ema={self.ema:g}: the moving average's decay must be in [0, 1)")
+        _at_least("train.grad_clip", self.grad_clip, 0)
+        _at_least("train.early_stop", self.early_stop, 0)
+        _at_least("train.max_minutes", self.max_minutes, 0)
+        if self.threads < 0:
+            raise ConfigError(f"train.threads must be 0 (auto: the cores other work leaves free) or a positive "
+                              f"count, got {self.threads}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
+            raise ConfigError(f"train.device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
 
-@dataclass
+
+@dataclass(frozen=True)
 class TransferConfig:
     """How a pretrained backbone is used (tasks/transfer.py).  The head stage (and `scratch`)
     trains with optim.*, schedule.* and train.*; fine-tuning adds the finetune_* settings."""
@@ -103,6 +145,36 @@ class TransferConfig:
     # cnn_simple, ...): the base's output flattened (the seeds'), or globally averaged or maxed;
     # the torchvision backbones and vgg_small_cifar take model.pool instead
     pool: Literal["flatten", "avg", "max"] = "flatten"
+
+    def __post_init__(self):
+        if self.l2sp < 0:
+            raise ConfigError(f"transfer.l2sp={self.l2sp:g}: the penalty's weight must be >= 0")
+        if self.views < 1:
+            raise ConfigError(f"transfer.views must be at least 1, got {self.views}")
+        _at_least("transfer.unfreeze", self.unfreeze, 0)
+        _at_least("transfer.finetune_epochs", self.finetune_epochs, 0)
+        _above("transfer.finetune_lr", self.finetune_lr, 0)
+        _at_least("transfer.head_lr", self.head_lr, 0)
+
+
+def _show(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _at_least(key: str, value, low) -> None:
+    if value < low:
+        raise ConfigError(f"{key} must be at least {low}, got {_show(value)}")
+
+
+def _above(key: str, value, low) -> None:
+    if value <= low:
+        raise ConfigError(f"{key} must be above {low}, got {_show(value)}")
+
+
+def _within(key: str, value, low, high, low_open: bool = False, high_open: bool = False) -> None:
+    if (value <= low if low_open else value < low) or (value >= high if high_open else value > high):
+        raise ConfigError(f"{key} must be in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}, "
+                          f"got {_show(value)}")
 
 
 FIXED_SECTIONS = {"optim": OptimConfig, "schedule": ScheduleConfig, "train": TrainConfig}
@@ -266,23 +338,71 @@ def resolve_section(section: str, values: dict, options: dict[str, Option], what
     return out
 
 
+@dataclass(frozen=True)
+class Choice:
+    """A dataset or a model: its registered name and the options of its builder."""
+
+    name: str
+    options: types.MappingProxyType = dataclasses.field(default_factory=lambda: types.MappingProxyType({}))
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, **self.options}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every setting of a run, typed and checked: `cfg.train.epochs`, `cfg.model.options["hidden"]`.
+    Frozen: a run's settings are decided once, before any work; a variant is made with
+    `cfg.replace(train={"epochs": 3})`."""
+
+    data: Choice
+    model: Choice
+    optim: OptimConfig = OptimConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    train: TrainConfig = TrainConfig()
+    transfer: TransferConfig | None = None
+
+    def as_dict(self) -> dict:
+        """The nested {section: {key: value}} form that config.json holds."""
+        out = {"data": self.data.as_dict(), "model": self.model.as_dict()}
+        for section in ("optim", "schedule", "train", "transfer"):
+            value = getattr(self, section)
+            if value is not None:
+                out[section] = dataclasses.asdict(value)
+        return out
+
+    def replace(self, **sections: dict) -> "RunConfig":
+        """A copy with some values changed: replace(train={"epochs": 3}, optim={"lr": 1e-5})."""
+        changes = {}
+        for section, values in sections.items():
+            current = getattr(self, section)
+            if isinstance(current, Choice):
+                changes[section] = Choice(current.name, types.MappingProxyType({**current.options, **values}))
+            else:
+                changes[section] = dataclasses.replace(current, **values)
+        return dataclasses.replace(self, **changes)
+
+
 def resolve(raw: dict, data_options: Callable[[str], dict[str, Option]],
-            model_options: Callable[[str], dict[str, Option]]) -> dict:
-    """Turn a raw nested config (recipe + tier + user overrides) into a fully typed one."""
-    cfg = {}
+            model_options: Callable[[str], dict[str, Option]]) -> RunConfig:
+    """Turn a raw nested config (recipe + tier + user overrides) into a typed, checked RunConfig."""
+    sections = {}
     for section in ("data", "model"):
         name = raw[section].get("name")
         lookup = data_options if section == "data" else model_options
         opts = lookup(name)  # raises ConfigError for an unknown name
-        cfg[section] = {"name": name, **resolve_section(section, raw[section], opts, f"{section} {name!r}")}
+        values = resolve_section(section, raw[section], opts, f"{section} {name!r}")
+        sections[section] = Choice(name, types.MappingProxyType(values))
     for section, cls in FIXED_SECTIONS.items():
-        cfg[section] = resolve_section(section, raw.get(section, {}), dataclass_options(cls), section)
+        sections[section] = cls(**resolve_section(section, raw.get(section, {}), dataclass_options(cls), section))
     for section, cls in OPTIONAL_CLASSES.items():
         if section in raw:
-            cfg[section] = resolve_section(section, raw[section], dataclass_options(cls), section)
-    return cfg
+            sections[section] = cls(**resolve_section(section, raw[section], dataclass_options(cls), section))
+    return RunConfig(**sections)
 
 
-def flat(cfg: dict) -> dict[str, Any]:
-    """{"optim": {"lr": 0.1}} -> {"optim.lr": 0.1}"""
+def flat(cfg: "dict | RunConfig") -> dict[str, Any]:
+    """{"optim": {"lr": 0.1}} (or a RunConfig) -> {"optim.lr": 0.1}"""
+    if isinstance(cfg, RunConfig):
+        cfg = cfg.as_dict()
     return {f"{s}.{k}": v for s, sec in cfg.items() if s in ALL_SECTIONS for k, v in sec.items()}

@@ -20,9 +20,31 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+# Under torchrun every process runs the same code, and process 0 alone may write (the
+# torchvision references' save_on_master): the runner clears this flag in the others, and every
+# file deepstudy writes goes through atomic_path below, so no other process can write one.
+_WRITES = True
+
+
+@contextmanager
+def writes(allowed: bool) -> Iterator[None]:
+    """Within this block, files are written only if `allowed` (elsewhere they are discarded)."""
+    global _WRITES
+    before, _WRITES = _WRITES, allowed
+    try:
+        yield
+    finally:
+        _WRITES = before
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; on success it replaces `path`, on error it is removed."""
+    """Yield a temporary path next to `path`; on success it replaces `path`, on error it is removed.
+    In a process that may not write (see `writes`), a throwaway path instead."""
+    if not _WRITES:
+        with tempfile.TemporaryDirectory(prefix="deepstudy-discarded-") as scratch:
+            yield Path(scratch) / Path(path).name
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

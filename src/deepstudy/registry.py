@@ -41,6 +41,10 @@ class Registry(Generic[T]):
         self._entries[name] = entry
         return entry
 
+    def remove(self, name: str) -> None:
+        """Take an entry out again (a test's, or a notebook's experiment)."""
+        self._entries.pop(name, None)
+
     def names(self, pattern: str = "*") -> list[str]:
         """The names matching `pattern`: a glob when it has wildcards ('resnet*'), otherwise any
         name containing it ('trec' finds every trec-* recipe)."""

@@ -1,13 +1,14 @@
 """Pretrained weights for a TransferNet's base, from wherever they are:
 
-    --weights PATH      a state dict (.pth / .pt, read with torch.load(weights_only=True)), a
-                        .safetensors file, or a deepstudy run directory (its model.safetensors)
+    --weights PATH      a state dict (.pth / .pt, read with torch.load(weights_only=True)) or a
+                        .safetensors file
     imagenet            torchvision's ImageNet weights: the torch hub cache first
                         ($TORCH_HOME/hub/checkpoints/, as torchvision itself looks), then
                         torchvision's download when the network is there
-    recipe:NAME         the newest finished run of recipe NAME under ./runs (not smoke tier):
-                        how the transfer proof finds the backbone it pretrained
     none                random initialisation (training from scratch, smoke tests)
+
+(A deepstudy run directory, or `recipe:NAME`, is resolved by the transfer task, tasks/transfer.py:
+models know nothing of run directories.)
 
 A state dict may hold a whole torchvision model (its classifier is ignored), only the base, or
 a deepstudy TransferNet ("base.*" keys).  Missing weights never fail silently: offline and not
@@ -25,12 +26,10 @@ import torch
 
 from ..data.root import downloads_allowed
 from ..errors import ConfigError, UserError
-from .transfer import TORCHVISION_BASES, TransferNet, build_transfer_model, split_base
+from .transfer import TORCHVISION_BASES, TransferNet
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# options that shape the head, not the base: they may differ between a backbone's run and ours
-HEAD_OPTIONS = {"hidden", "dropout", "pool"}
 
 
 class WeightsError(UserError):
@@ -54,7 +53,7 @@ def hub_checkpoint(name: str) -> tuple[Path, str]:
 
 @dataclass
 class Located:
-    kind: str  # none | hub (a file in the torch hub cache) | download | file | run
+    kind: str  # none | hub (a file in the torch hub cache) | download | file
     path: Path | None = None
     url: str = ""
 
@@ -83,11 +82,7 @@ def locate(model_cfg: dict, spec: str) -> Located:
         if downloads_allowed():
             return Located("download", path, url)
         raise _not_found(name, path, url, "downloading is off (DEEPSTUDY_OFFLINE is set)")
-    if spec.startswith("recipe:"):
-        return Located("run", latest_run(spec.split(":", 1)[1]))
     path = Path(spec).expanduser()
-    if path.is_dir():
-        return Located("run", path)
     if path.is_file():
         return Located("file", path)
     raise WeightsError(f"--weights {spec}: no such file or folder; give a state dict (.pth), a .safetensors file "
@@ -100,10 +95,6 @@ def load_pretrained(model: TransferNet, model_cfg: dict, spec: str, log=print) -
     where = locate(model_cfg, spec)
     if where.kind == "none":
         return Pretrained("random initialisation")
-    if where.kind == "run":
-        if spec.strip().startswith("recipe:"):
-            log(f"backbone from {where.path} (the newest finished run of {spec.split(':', 1)[1]})")
-        return _run_dir(model, model_cfg, where.path)
     if where.kind == "file":
         n = load_base_state(model, read_state_dict(where.path), str(where.path))
         imagenet = name in TORCHVISION_BASES  # torchvision's weights files are ImageNet-trained
@@ -125,58 +116,6 @@ def load_pretrained(model: TransferNet, model_cfg: dict, spec: str, log=print) -
     n = load_base_state(model, state, source)
     log(f"loaded ImageNet weights for {name} ({n} tensors) from {source}")
     return Pretrained(source, IMAGENET_MEAN, IMAGENET_STD)
-
-
-def latest_run(recipe: str, runs: Path = Path("runs")) -> Path:
-    """The newest finished run directory of `recipe` under `runs` (smoke runs prove nothing)."""
-    import json
-
-    found = []
-    # `deepstudy run NAME` makes runs/NAME-<time>; `--out runs/NAME` the bare name
-    candidates = [runs / recipe, *runs.glob(f"{recipe}-*")] if runs.is_dir() else []
-    for d in candidates:
-        try:
-            saved = json.loads((d / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if saved.get("recipe") == recipe and saved.get("tier") != "smoke" and (d / "metrics.json").is_file() \
-                and (d / "model.safetensors").is_file():
-            found.append(d)
-    if not found:
-        raise WeightsError(f"no finished run of {recipe} in {runs.resolve()} to take the backbone from: train it first "
-                           f"with `deepstudy run {recipe}` (from this folder), or pass --weights RUN_DIR")
-    return max(found, key=lambda d: (d / "metrics.json").stat().st_mtime)
-
-
-def _run_dir(model: TransferNet, model_cfg: dict, path: Path) -> Pretrained:
-    from ..rundir import RunDir
-    from ..train.checkpoint import load_weights
-    from . import create_model
-
-    run = RunDir.open(path)
-    saved = run.read_config()
-    theirs = saved["config"]["model"]
-    differ = sorted(k for k in set(theirs) | set(model_cfg) if k not in HEAD_OPTIONS
-                    and _norm(theirs.get(k)) != _norm(model_cfg.get(k)))
-    if differ:
-        raise WeightsError(
-            f"{path} holds a {theirs.get('name')} backbone that differs from this run's "
-            f"{model_cfg['name']} in " + ", ".join(f"model.{k} ({_norm(theirs.get(k))} there, {_norm(model_cfg.get(k))} here)"
-                                                    for k in differ) + "; set the same model options")
-    info = saved["data"]
-    if saved.get("task") == "transfer":  # built the way that run built it
-        source_model = build_transfer_model(theirs, info["in_shape"], len(info["classes"]),
-                                            saved["config"]["transfer"].get("pool", "flatten"))
-    else:
-        source_model = create_model(theirs["name"], info["in_shape"], len(info["classes"]),
-                                    **{k: v for k, v in theirs.items() if k != "name"})
-    load_weights(run.weights, source_model)
-    n = load_base_state(model, split_base(source_model).state_dict(), str(run.weights))
-    return Pretrained(str(path), tuple(info["mean"]), tuple(info["std"]))
-
-
-def _norm(value):
-    return list(value) if isinstance(value, tuple) else value
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:

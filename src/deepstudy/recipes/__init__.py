@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .. import config
 from ..errors import ConfigError
@@ -39,7 +38,7 @@ class Recipe:
     name: str
     study: str  # the family it belongs to, for grouping in `deepstudy list`
     description: str
-    task: str  # which runner trains it: "classification", ...
+    task: str  # which kind of study it is (tasks/<task>.py): "classification", ...
     config: dict  # {"data": {...}, "model": {...}, "optim": {...}, "schedule": {...}, "train": {...}}
     tiers: dict = field(default_factory=dict)  # tier -> {"dotted.key": value} on top of `config`
     metric: str = "accuracy"  # the headline metric: a key of metrics.json's "test" (or "val") section
@@ -78,35 +77,6 @@ def list_recipes(pattern: str = "*") -> list[Recipe]:
 
 def get_recipe(name: str) -> Recipe:
     return RECIPES.get(name)
-
-
-def resolve(recipe: Recipe, tier: str, overrides: dict[str, Any] | None = None) -> dict:
-    """The recipe at `tier` with the user's dotted overrides, typed and with every default filled."""
-    dataset_options, model_options = option_lookups(recipe.task)
-    raw = recipe.raw_config(tier)
-    overrides = dict(overrides or {})
-    # Switching to another model or dataset drops the recipe's options for the old one; options
-    # the user sets for the new one are still checked.
-    for section in ("data", "model"):
-        new = overrides.pop(f"{section}.name", None)
-        if new is not None and new != raw[section]["name"]:
-            raw[section] = {"name": new}
-    raw = config.merge(raw, overrides)
-    return config.resolve(raw, dataset_options, model_options)
-
-
-def option_lookups(task: str):
-    """Where the `data.*` and `model.*` options of a task's datasets and models come from: the
-    PyTorch registries (deepstudy.data, deepstudy.models), unless the task's runner has its own
-    (tasks/scratch.py: the NumPy datasets and networks)."""
-    from ..tasks import runner
-
-    module = runner(task)
-    if hasattr(module, "dataset_options"):
-        return module.dataset_options, module.model_options
-    from ..data import dataset_options
-    from ..models import model_options
-    return dataset_options, model_options
 
 
 def measured() -> dict:

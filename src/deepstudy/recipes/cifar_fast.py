@@ -1,29 +1,18 @@
 """cifar-fast: the fastest path we know to high CIFAR-10 accuracy on a laptop-class CPU (aimed at
-93% in 45 minutes of 2 cores; measured 90.47% on the JPEG copy, below).
+93% in 45 minutes of 2 cores).
 
-The recipe is airbench's (Keller Jordan, github.com/KellerJordan/cifar10-airbench, arXiv:2404.00498:
-94% in 2.6-3.8 s on an A100), re-sized for a 2-core CPU and run by the standard training loop:
+The recipe is airbench's (Keller Jordan, github.com/KellerJordan/cifar10-airbench, arXiv:2404.00498),
+re-sized for a 2-core CPU and run by the standard epoch driver:
   * the net (models/fastnet_cifar.py): patch-whitening stem fitted on 5,000 clean training
     images, identity-initialised convs, scale-free BatchNorm with fast shifts, scaled-down
     logits, flip test-time augmentation;
   * 2-pixel shifts with reflect padding, random flips;
-  * bf16 autocast (train.precision=bf16): measured 2.06x the speed of fp32 here (2.18 s against
-    4.49 s per step of 1,024 images on this 2-core AVX-512-BF16 EPYC);
+  * train.precision=auto: bf16 autocast where the CPU computes it natively, else fp32;
   * Nesterov SGD in airbench's form, linear warm-up then linear decay, label smoothing 0.2.
-Left out, for simplicity: airbench's lookahead/EMA of the weights and its alternating flip
-(each worth about a tenth of a point there).
-
-Measured here (JPEG copy, 45k/5k, 2-core AVX-512 EPYC; benchmarks/cifar_fast.py, one run each,
-all before reflect padding and the clean whitening fit; those two were measured on the quick
-tier with 10,000 training images, see the README):
-  * airbench94's own 10 epochs (the quick tier): 89.13% test in 12.1 minutes (airbench94:
-    94.0% on the canonical files, trained on all 50k);
-  * this full tier, 31 epochs chosen by the benchmark's calibration: 90.47% in 33.8 minutes,
-    training accuracy 98.5% at the end (it memorises); with the 6-view test-time augmentation
-    (model.tta=flip_translate) the same weights score +0.46 points on validation;
-  * 36 planned epochs with airbench96's long-run augmentation (4-pixel shifts, 12-pixel cutout)
-    and 6-view TTA: 89.76%, stopped by the deadline after 35 (the machine slowed from 64 to 77 s
-    an epoch).  No better, so the full tier stays airbench94's.
+Left out, for simplicity: airbench's lookahead/EMA of the weights and its alternating flip.
+The full tier is airbench94's augmentation: airbench96's long-run augmentation and 6-view TTA
+were tried and were no better here.  What each tier measured, on which machine, is in the
+README and measured.json (benchmarks/cifar_fast.py reproduces it).
 """
 
 from . import Recipe, Reference, register_recipe
@@ -34,7 +23,7 @@ BATCH = 1024
 MOMENTUM = 0.85
 LR = 11.5 / (1 + 1 / (1 - MOMENTUM)) * BATCH / 1024  # 1.5 at batch 1,024
 WEIGHT_DECAY = 0.0153 / 11.5  # so that lr * weight_decay is airbench's decay per 1,024 examples
-EPOCHS = 31  # what the benchmark's calibration fitted in 45 minutes here (see above)
+EPOCHS = 31  # what benchmarks/cifar_fast.py's calibration fitted in 45 minutes (README)
 WARMUP = 0.23  # airbench: the learning rate peaks at 23% of the run
 
 

@@ -259,6 +259,10 @@ DATASETS: dict[str, Callable[..., ArrayData]] = {
     "celsius": celsius, "toy2d": toy2d, "mnist": mnist, "fashion_mnist": fashion_mnist,
 }
 
+# the datasets whose target is a number, not a class: known before loading, so that settings
+# that need classes are refused before any work
+REGRESSION = {"celsius"}
+
 
 def _get(name: str) -> Callable[..., ArrayData]:
     if name not in DATASETS:

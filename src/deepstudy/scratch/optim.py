@@ -95,12 +95,12 @@ def cosine_lr(base: float, final: float, step: int, total: int) -> float:
 
 def make_optimizer(cfg: dict):
     """An optimizer from a run's `optim` section (deepstudy.config.OptimConfig)."""
-    name = cfg["name"]
+    name = cfg.name
     if name == "sgd":
-        return SGD(cfg["lr"], momentum=cfg["momentum"], nesterov=cfg["nesterov"], weight_decay=cfg["weight_decay"])
+        return SGD(cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
     if name == "adam":
-        betas = tuple(cfg["betas"])
+        betas = tuple(cfg.betas)
         if len(betas) != 2:
             raise ConfigError(f"optim.betas needs two numbers, got {betas}")
-        return Adam(cfg["lr"], betas=betas, weight_decay=cfg["weight_decay"])
+        return Adam(cfg.lr, betas=betas, weight_decay=cfg.weight_decay)
     raise ConfigError(f"the NumPy optimizers are sgd and adam; optim.name={name} is only available to the PyTorch recipes")

@@ -8,8 +8,6 @@ weights (vocab.json), which eval and predict read back."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
@@ -17,89 +15,87 @@ from ..data.images import load_image
 from ..data.tensors import Normalize
 from ..data.text import TextClassificationData, Vocab, encode_texts
 from ..errors import RunDirError, UserError
-from ..io import read_json, write_csv, write_json, write_text
 from ..models.summary import format_summary, summarize
-from ..report import plots
-from ..machine import hardware
-from ..rundir import RunDir, versions
+from ..report.writers import (write_class_distribution, write_confusion, write_curves, write_per_class_accuracy,
+                              write_prediction_grids, write_prediction_tables)
+from ..rundir import RunDir
 from ..train.checkpoint import load_weights
 from ..train.loop import Paths, fit, predict_logits, uses_conv
 from ..train.metrics import classification_report
-from . import RunContext, build_data, build_model  # noqa: F401  (api.py imports build_data from here)
+from .base import Built, RunContext, Task, register_task, saved_config
+from .build import build_data, build_model, saved_vocab
 
 
-def saved_vocab(run: RunDir) -> list[str] | None:
-    """The tokens of a text run's vocab.json (None for image runs)."""
-    if not run.vocab.is_file():
-        return None
-    try:
-        return list(read_json(run.vocab)["tokens"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise RunDirError(f"{run.vocab} is damaged ({type(e).__name__}: {e})") from None
+@register_task
+class Classification(Task):
+    name = "classification"
 
+    def build(self, ctx: RunContext) -> Built:
+        cfg = ctx.cfg
+        data = build_data(cfg, ctx.data_root, ctx.device, ctx.log, vocab=saved_vocab(ctx.run) if ctx.resume else None)
+        model = build_model(cfg, data.in_shape, len(data.classes)).to(ctx.device)
+        # text: one real question (token ids and length); images: a zero image of in_shape will do
+        example = data.example_input() if hasattr(data, "example_input") else None
+        info = summarize(model, data.in_shape, ctx.device, example=example)
+        unit = getattr(data, "unit", "images")
+        title = f"{ctx.recipe.name}: {cfg.model.name} on {data.name}"
+        intro = (f"{ctx.recipe.name} ({ctx.tier} tier) on {ctx.device}: {data.size('train'):,} training / "
+                 f"{data.size('val'):,} validation / {data.size('test'):,} test {unit} from {data.source}; "
+                 f"{info['trainable']:,} parameters, {info['flops'] / 1e6:.2f} MFLOPs per {unit[:-1]}")
+        if getattr(data, "note", ""):
+            intro += f"\nnote: {data.note}"
+        vocab = getattr(data, "vocab", None)
+        return Built(data, model, format_summary(info, title), intro,
+                     record={"data": data.info(), "model": {"trainable": info["trainable"],
+                                                            "non_trainable": info["non_trainable"],
+                                                            "flops_per_sample": info["flops"]}},
+                     files={ctx.run.vocab: {"tokens": list(vocab.tokens)}} if vocab is not None else {})
 
-def train(ctx: RunContext) -> dict:
-    started = time.time()
-    cfg, run, log, world = ctx.cfg, ctx.run, ctx.log, ctx.world
-    torch.manual_seed(cfg["train"]["seed"])  # the model's initial weights
-    data = build_data(cfg, ctx.data_root, ctx.device, log, vocab=saved_vocab(run) if ctx.resume else None)
-    model = build_model(cfg, data.in_shape, len(data.classes)).to(ctx.device)
-    if world.distributed:
-        torch.manual_seed(cfg["train"]["seed"] + world.rank)  # each rank its own dropout masks
+    def fit(self, ctx: RunContext, built: Built):
+        run = ctx.run
+        return fit(built.model, built.data, ctx.cfg, Paths(run.checkpoint, run.weights, run.history),
+                   resume=ctx.resume, log=ctx.log, progress=ctx.progress, world=ctx.world)
 
-    # text: one real question (token ids and length); images: a zero image of in_shape will do
-    example = data.example_input() if hasattr(data, "example_input") else None
-    info = summarize(model, data.in_shape, ctx.device, example=example)
-    unit = getattr(data, "unit", "images")
-    title = f"{ctx.recipe.name}: {cfg['model']['name']} on {data.name}"
-    if world.main:
-        write_text(run.summary, format_summary(info, title))
-    if ctx.show_summary:
-        log(format_summary(info, title))
-    if not ctx.resume and world.main:
-        write_json(run.config, {
-            "recipe": ctx.recipe.name, "tier": ctx.tier, "task": ctx.recipe.task, "config": cfg,
-            "data": data.info(), "model": {"trainable": info["trainable"], "non_trainable": info["non_trainable"],
-                                           "flops_per_sample": info["flops"]},
-            "device": str(ctx.device), "processes": world.size,
-            "data_root": str(ctx.data_root), "hardware": hardware(), "versions": versions(), **ctx.meta,
-        })
-        if getattr(data, "vocab", None) is not None:
-            write_json(run.vocab, {"tokens": list(data.vocab.tokens)})
-    log(f"{ctx.recipe.name} ({ctx.tier} tier) on {ctx.device}" + (f" x {world.size} processes" if world.distributed else "")
-        + f": {data.size('train'):,} training / {data.size('val'):,} validation / {data.size('test'):,} test {unit} "
-        f"from {data.source}; {info['trainable']:,} parameters, {info['flops'] / 1e6:.2f} MFLOPs per {unit[:-1]}")
-    if getattr(data, "note", ""):
-        log(f"note: {data.note}")
+    def score(self, ctx: RunContext, built: Built, result) -> dict:
+        # The weights chosen on validation meet the test set, once.  Their validation numbers
+        # are already in the history: the best epoch was evaluated with them.
+        model, data, t = built.model, built.data, ctx.cfg.train
+        best = next(row for row in result.history if row["epoch"] == result.best_epoch)
+        logits = predict_logits(model, data, "test", t.eval_batch_size, uses_conv(model), t.precision)
+        report = classification_report(logits, data.labels("test"), data.classes)
+        built.outputs.update(logits=logits, report=report)
+        return {"val": {"accuracy": best["val_accuracy"], "loss": best["val_loss"]},
+                "test": {"accuracy": report["accuracy"], "loss": report["loss"], "per_class": report["per_class"]}}
 
-    result = fit(model, data, cfg, Paths(run.checkpoint, run.weights, run.history),
-                 resume=ctx.resume, log=log, progress=ctx.progress, world=world)
-    if not world.main:
-        return {}  # rank 0 evaluates and reports
+    def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
+        write_plots(ctx.run, result.history, built.outputs["report"], built.data, built.outputs["logits"])
 
-    # The weights chosen on validation are the ones that meet the test set, once.  Their
-    # validation numbers are already in the history: the best epoch was evaluated with them.
-    load_weights(run.weights, model, ctx.device)
-    bs, cl, precision = cfg["train"]["eval_batch_size"], uses_conv(model), cfg["train"]["precision"]
-    best = next(row for row in result.history if row["epoch"] == result.best_epoch)
-    val = {"accuracy": best["val_accuracy"], "loss": best["val_loss"]}
-    logits = predict_logits(model, data, "test", bs, cl, precision)
-    report = classification_report(logits, data.labels("test"), data.classes)
-    metrics = {
-        "recipe": ctx.recipe.name, "tier": ctx.tier, "task": "classification",
-        "val": {"accuracy": val["accuracy"], "loss": val["loss"]},
-        "test": {"accuracy": report["accuracy"], "loss": report["loss"], "per_class": report["per_class"]},
-        "best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early,
-        "train_seconds": sum(r["seconds"] for r in result.history),
-        "data": data.name, "data_source": data.source, "data_note": data.note, "device": str(ctx.device),
-        "processes": world.size, "hardware": hardware(),
-    }
-    write_plots(run, result.history, report, data, logits)
-    # written last: a run directory with metrics.json is a finished one
-    metrics["wall_seconds"] = time.time() - started
-    write_json(run.metrics, metrics)
-    log(headline(ctx.recipe, metrics))
-    return metrics
+    def headline(self, recipe, metrics: dict) -> str:
+        return headline(recipe, metrics)
+
+    def model_for(self, cfg, in_shape, num_classes: int) -> torch.nn.Module:
+        """The network a finished run's settings describe (before its weights are loaded)."""
+        return build_model(cfg, in_shape, num_classes)
+
+    def load_model(self, run: RunDir, device="cpu"):
+        saved = run.read_config()
+        info = saved["data"]
+        model = self.model_for(saved_config(self, saved), info["in_shape"], len(info["classes"])).to(device)
+        load_weights(run.weights, model, device)
+        model.eval()
+        return model, saved
+
+    def evaluate(self, run: RunDir, split: str, data_root, device, log=print) -> dict:
+        model, saved = self.load_model(run, device)
+        return evaluate_model(model, saved_config(self, saved), saved, split, data_root, device, log,
+                              vocab=saved_vocab(run))
+
+    def predict(self, run: RunDir, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
+        """Image runs read image files; text runs read the inputs themselves as sentences."""
+        model, saved = self.load_model(run, device)
+        if saved["data"].get("kind") == "text":
+            return predict_texts(model, saved, saved_vocab(run), inputs, device, top)
+        return predict_images(model, saved, inputs, device, top)
 
 
 def headline(recipe, metrics: dict) -> str:
@@ -138,85 +134,6 @@ class _SplitImages:
         return split_images(self.data, self.split, torch.as_tensor(index, dtype=torch.long))
 
 
-# Each writer below takes plain arrays, so the NumPy recipes (tasks/scratch.py) draw the same plots.
-
-def write_curves(run: RunDir, history: list[dict], title: str = "training and validation", **options) -> None:
-    plots.save(plots.curves(history, title, **options), run.plots / "curves.png")
-    write_csv(run.plots / "curves.csv", history)
-
-
-def write_confusion(run: RunDir, confusion_matrix, classes: list[str]) -> None:
-    cm = np.asarray(confusion_matrix)
-    for normalized, stem in ((False, "confusion_matrix"), (True, "confusion_matrix_normalized")):
-        plots.save(plots.confusion(cm, classes, normalized), run.plots / f"{stem}.png")
-        values = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalized else cm
-        write_csv(run.plots / f"{stem}.csv", [{"true": c, **{p: round(float(v), 6) if normalized else int(v)
-                                                             for p, v in zip(classes, row)}}
-                                              for c, row in zip(classes, values)], ["true", *classes])
-
-
-def write_per_class_accuracy(run: RunDir, report: dict, classes: list[str]) -> None:
-    """Each class's test accuracy (its recall), worst first in the plot, beside the overall."""
-    recall = [report["per_class"][c]["recall"] for c in classes]
-    plots.save(plots.per_class_accuracy(recall, classes, report["accuracy"]), run.plots / "per_class_accuracy.png")
-    write_csv(run.plots / "per_class_accuracy.csv",
-              [{"class": c, "accuracy": round(a, 6), "support": report["per_class"][c]["support"]}
-               for c, a in zip(classes, recall)], ["class", "accuracy", "support"])
-
-
-def write_prediction_grids(run: RunDir, probs: np.ndarray, true: np.ndarray, images: np.ndarray, classes: list[str],
-                           n_grid: int = 32, n_mistakes: int = 24) -> None:
-    """The first test images with their predictions, and the most confident mistakes.
-    probs: N x classes; true: N labels; images: N x C x H x W uint8."""
-    def figure(index, t, p, c, title):
-        return plots.image_grid(images[index], t, p, c, classes, title)
-    _write_predictions(run, probs, true, classes, figure, n_grid, n_mistakes)
-
-
-def write_prediction_tables(run: RunDir, probs: np.ndarray, true: np.ndarray, texts: list[str], classes: list[str],
-                            n_grid: int = 32, n_mistakes: int = 24) -> None:
-    """The text counterpart of the grids: tables of test questions with their predictions
-    (the CSVs carry the questions too)."""
-    def figure(index, t, p, c, title):
-        return plots.text_table([texts[i] for i in index], t, p, c, classes, title)
-    _write_predictions(run, probs, true, classes, figure, n_grid, n_mistakes, texts)
-
-
-def _write_predictions(run: RunDir, probs: np.ndarray, true: np.ndarray, classes: list[str], figure, n_grid: int,
-                       n_mistakes: int, texts: list[str] | None = None) -> None:
-    d = run.plots
-    confidence, pred = probs.max(1), probs.argmax(1)
-    fields = ["index", "true", "predicted", "confidence"] + (["text"] if texts is not None else [])
-
-    def rows(index):
-        return [{"index": int(i), "true": classes[true[i]], "predicted": classes[pred[i]],
-                 "confidence": round(float(confidence[i]), 6), **({"text": texts[i]} if texts is not None else {})}
-                for i in index]
-
-    def show(index, title):
-        return figure(index, true[index].tolist(), pred[index].tolist(), confidence[index].tolist(), title)
-
-    grid = np.arange(min(n_grid, len(true)))
-    plots.save(show(grid, "test predictions (red: mistakes)"), d / "predictions.png")
-    write_csv(d / "predictions.csv", rows(grid.tolist()), fields)
-
-    # every test image's prediction and confidence, and how confidence splits right from wrong
-    write_csv(d / "confidence.csv", rows(range(len(true))), fields)
-    plots.save(plots.confidence_histogram(confidence, pred == true), d / "confidence.png")
-
-    wrong = np.flatnonzero(pred != true)
-    worst = wrong[np.argsort(-confidence[wrong], kind="stable")][:n_mistakes]
-    if len(worst):
-        plots.save(show(worst, "most confident mistakes"), d / "confident_mistakes.png")
-    write_csv(d / "confident_mistakes.csv", rows(worst.tolist()), fields)
-
-
-def write_class_distribution(run: RunDir, counts: dict[str, list[int]], classes: list[str],
-                             unit: str = "images") -> None:
-    plots.save(plots.class_distribution(counts, classes, unit=unit), run.plots / "class_distribution.png")
-    write_json(run.plots / "class_distribution.json", {"classes": classes, **counts})
-
-
 def split_images(data, split: str, index: torch.Tensor) -> np.ndarray:
     """uint8 N x C x H x W images of a split, for the plots (a streamed dataset reads the files)."""
     if hasattr(data, "images"):
@@ -226,43 +143,19 @@ def split_images(data, split: str, index: torch.Tensor) -> np.ndarray:
 
 # ------------------------------------------------------------------ using a finished run
 
-def load_model(run: RunDir, device="cpu") -> tuple[torch.nn.Module, dict]:
-    saved = run.read_config()
-    info = saved["data"]
-    model = build_model(saved["config"], info["in_shape"], len(info["classes"])).to(device)
-    load_weights(run.weights, model, device)
-    model.eval()
-    return model, saved
-
-
-def evaluate(run: RunDir, split: str, data_root, device, log=print) -> dict:
-    model, saved = load_model(run, device)
-    return evaluate_model(model, saved, split, data_root, device, log, vocab=saved_vocab(run))
-
-
-def evaluate_model(model: torch.nn.Module, saved: dict, split: str, data_root, device, log=print,
+def evaluate_model(model: torch.nn.Module, cfg, saved: dict, split: str, data_root, device, log=print,
                    vocab: list[str] | None = None) -> dict:
     """A finished run's model (from any classification-like task) on one split of its data;
-    `vocab`: a text run's own vocabulary (its vocab.json)."""
-    data = build_data(saved["config"], data_root, device, log, vocab=vocab)
+    `cfg`: its settings; `vocab`: a text run's own vocabulary (its vocab.json)."""
+    data = build_data(cfg, data_root, device, log, vocab=vocab)
     if "mean" in saved["data"]:
         # the inputs the model was trained on: the run's own normalisation (a pretrained backbone's
         # may differ from the statistics the dataset would fit)
         data.normalize = Normalize(tuple(saved["data"]["mean"]), tuple(saved["data"]["std"]))
-    train_cfg = saved["config"]["train"]
-    logits = predict_logits(model, data, split, train_cfg["eval_batch_size"], uses_conv(model),
-                            train_cfg.get("precision", "fp32"))
+    logits = predict_logits(model, data, split, cfg.train.eval_batch_size, uses_conv(model), cfg.train.precision)
     report = classification_report(logits, data.labels(split), data.classes)
     return {"split": split, "count": data.size(split), "unit": getattr(data, "unit", "images"), "accuracy": report["accuracy"],
             "loss": report["loss"], "per_class": report["per_class"]}
-
-
-def predict(run: RunDir, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
-    """Image runs read image files; text runs read the inputs themselves as sentences."""
-    model, saved = load_model(run, device)
-    if saved["data"].get("kind") == "text":
-        return predict_texts(model, saved, saved_vocab(run), inputs, device, top)
-    return predict_images(model, saved, inputs, device, top)
 
 
 @torch.inference_mode()

@@ -12,25 +12,23 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from ..config import RunConfig
 from ..data.series import SeriesData
 from ..errors import ConfigError, RunDirError
-from ..io import write_csv, write_json, write_text
+from ..io import write_csv
 from ..models.summary import format_summary, summarize
 from ..report import plots
-from ..machine import hardware
-from ..rundir import RunDir, versions
+from ..rundir import RunDir
 from ..train.checkpoint import load_weights
 from ..train.loop import Paths, fit
-from . import RunContext, build_data, build_model
+from .base import Built, RunContext, Task, register_task, saved_config
+from .build import build_data, build_model
 
 FREE_RUN_SEASONS = 4  # free-running forecasts over the test period: at most this many seasons
 
@@ -79,86 +77,114 @@ def free_running(model: nn.Module, data: SeriesData) -> dict:
             "metrics": {**errors(actual, predicted), "baselines": {k: errors(actual, v) for k, v in naive.items()}}}
 
 
-@contextmanager
-def one_thread(device: torch.device, threads: int = 0):
-    """Run on one CPU thread, unless train.threads asks for more.  Why: these networks are tiny
-    (5 to a few thousand weights), so each op is microseconds of work and a second thread only
-    adds synchronisation; measured on a shared 2-core machine, a second thread made the clipping
-    study 15x slower."""
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads or 1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+@register_task
+class Forecast(Task):
+    name = "forecast"
+    verbs = ("forecast",)
+    # One CPU thread unless train.threads asks for more: these networks are tiny (5 to a few
+    # thousand weights), so each op is microseconds of work and a second thread only adds
+    # synchronisation (on a shared 2-core machine it made the clipping study far slower).
+    auto_threads = 1
 
+    def check(self, cfg: RunConfig) -> None:
+        if cfg.train.monitor != "val_loss":
+            raise ConfigError(f"train.monitor={cfg.train.monitor} needs class labels; a forecast monitors val_loss")
+        if cfg.train.mixup:
+            raise ConfigError(f"train.mixup={cfg.train.mixup:g}: mixup needs a classification task")
 
-def train(ctx: RunContext, after: Callable | None = None) -> dict:
-    """`after(ctx, model, data, metrics)`: a study's own analysis (the sine's gradient study),
-    run once the model is evaluated; it may add to metrics."""
-    with one_thread(ctx.device, ctx.cfg["train"]["threads"]):
-        return _train(ctx, after)
+    def build(self, ctx: RunContext) -> Built:
+        cfg = ctx.cfg
+        data: SeriesData = build_data(cfg, ctx.data_root, ctx.device, ctx.log)
+        model = build_model(cfg, data.in_shape, 1).to(ctx.device)
+        info = summarize(model, data.in_shape, ctx.device)
+        intro = (f"{ctx.recipe.name} ({ctx.tier} tier) on {ctx.device}: {len(data.train):,} training / "
+                 f"{len(data.val):,} validation / {len(data.test):,} test windows of {data.look_back} steps from "
+                 f"{data.source}; {info['trainable']:,} parameters")
+        return Built(data, model, format_summary(info, f"{ctx.recipe.name}: {cfg.model.name} on {data.name}"), intro,
+                     record={"data": {**data.info(), "values_sha256": digest(data.values)},
+                             "model": {"trainable": info["trainable"], "non_trainable": info["non_trainable"]}})
 
+    def fit(self, ctx: RunContext, built: Built):
+        run = ctx.run
+        return fit(built.model, built.data, ctx.cfg, Paths(run.checkpoint, run.weights, run.history),
+                   resume=ctx.resume, log=ctx.log, progress=ctx.progress, criterion=nn.MSELoss(), world=ctx.world)
 
-def _train(ctx: RunContext, after: Callable | None) -> dict:
-    started = time.time()
-    cfg, run, log = ctx.cfg, ctx.run, ctx.log
-    torch.manual_seed(cfg["train"]["seed"])  # the model's initial weights
-    data: SeriesData = build_data(cfg, ctx.data_root, ctx.device, log)
-    model = build_model(cfg, data.in_shape, 1).to(ctx.device)
+    def score(self, ctx: RunContext, built: Built, result) -> dict:
+        # The weights chosen on validation meet the test period, once.
+        model, data = built.model, built.data
+        model.eval()
+        predicted = {split: one_step(model, data, split) for split in ("train", "val", "test")}
+        scores = {split: errors(data.actual(split), predicted[split]) for split in predicted}
+        best = next(r for r in result.history if r["epoch"] == result.best_epoch)
+        scores["val"]["loss"] = best["val_loss"]  # MSE of the scaled series, what selection used
+        if data.clean is not None:
+            scores["test"].update(noise_floor(data, "test"))
+        free = free_running(model, data)
+        built.outputs.update(predicted=predicted, free=free)
+        return {"unit": data.unit, "val": scores["val"], "test": scores["test"],
+                "baselines": {name: errors(data.actual("test"), f) for name, f in data.baselines("test").items()},
+                "train": scores["train"],  # the seed reports its training-period fit too
+                "val_baselines": {name: errors(data.actual("val"), f) for name, f in data.baselines("val").items()},
+                "free_running": free["metrics"] | {"steps": free["steps"]}}
 
-    info = summarize(model, data.in_shape, ctx.device)
-    title = f"{ctx.recipe.name}: {cfg['model']['name']} on {data.name}"
-    write_text(run.summary, format_summary(info, title))
-    if ctx.show_summary:
-        log(format_summary(info, title))
-    if not ctx.resume:
-        write_json(run.config, {
-            "recipe": ctx.recipe.name, "tier": ctx.tier, "task": ctx.recipe.task, "config": cfg,
-            "data": {**data.info(), "values_sha256": digest(data.values)},
-            "model": {"trainable": info["trainable"], "non_trainable": info["non_trainable"]},
-            "device": str(ctx.device), "data_root": str(ctx.data_root), "hardware": hardware(), "versions": versions(),
-            **ctx.meta,
-        })
-    log(f"{ctx.recipe.name} ({ctx.tier} tier) on {ctx.device}: {len(data.train):,} training / {len(data.val):,} "
-        f"validation / {len(data.test):,} test windows of {data.look_back} steps from {data.source}; "
-        f"{info['trainable']:,} parameters")
+    def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
+        write_plots(ctx.run, result.history, built.data, built.outputs["predicted"], built.outputs["free"])
 
-    result = fit(model, data, cfg, Paths(run.checkpoint, run.weights, run.history), resume=ctx.resume,
-                 log=log, progress=ctx.progress, criterion=nn.MSELoss())
+    def headline(self, recipe, metrics: dict) -> str:
+        return headline(recipe, metrics)
 
-    # The weights chosen on validation are the ones that meet the test period, once.
-    load_weights(run.weights, model, ctx.device)
-    model.eval()
-    predicted = {split: one_step(model, data, split) for split in ("train", "val", "test")}
-    scores = {split: errors(data.actual(split), predicted[split]) for split in predicted}
-    best = next(r for r in result.history if r["epoch"] == result.best_epoch)
-    scores["val"]["loss"] = best["val_loss"]  # MSE of the scaled series, what selection used
-    if data.clean is not None:
-        scores["test"].update(noise_floor(data, "test"))
-    free = free_running(model, data)
-    metrics = {
-        "recipe": ctx.recipe.name, "tier": ctx.tier, "task": ctx.recipe.task, "unit": data.unit,
-        "val": scores["val"], "test": scores["test"],
-        "baselines": {name: errors(data.actual("test"), f) for name, f in data.baselines("test").items()},
-        "train": scores["train"],  # the seed reports its training-period fit too
-        "val_baselines": {name: errors(data.actual("val"), f) for name, f in data.baselines("val").items()},
-        "free_running": free["metrics"] | {"steps": free["steps"]},
-        "best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early,
-        "train_seconds": sum(r["seconds"] for r in result.history),
-        "data": data.name, "data_source": data.source, "device": str(ctx.device), "hardware": hardware(),
-    }
-    write_plots(run, result.history, data, predicted, free)
-    if after is not None:
-        after(ctx, model, data, metrics)
-    # written last: a run directory with metrics.json is a finished one
-    metrics["wall_seconds"] = time.time() - started
-    write_json(run.metrics, metrics)
-    log(headline(ctx.recipe, metrics))
-    return metrics
+    def load_model(self, run: RunDir, device="cpu"):
+        saved = run.read_config()
+        model = build_model(saved_config(self, saved), saved["data"]["in_shape"], 1).to(device)
+        load_weights(run.weights, model, device)
+        model.eval()
+        return model, saved
+
+    def evaluate(self, run: RunDir, split: str, data_root, device, log=print) -> dict:
+        model, saved = self.load_model(run, device)
+        data = self.load_data(saved, data_root, device, log)
+        out = {"split": split, "unit": data.unit, **errors(data.actual(split), one_step(model, data, split)),
+               "baselines": {k: errors(data.actual(split), f) for k, f in data.baselines(split).items()}}
+        if data.clean is not None:
+            out.update(noise_floor(data, split))
+        return out
+
+    def format_evaluation(self, recipe: str, out: dict) -> str:
+        unit = f" {out['unit']}" if out.get("unit") else ""
+        b = out["baselines"]
+        return (f"{recipe} {out['split']}: RMSE {out['rmse']:.4g}  MAE {out['mae']:.4g}{unit}  MSE {out['mse']:.4g}  "
+                f"({out['n']} steps)  |  persistence RMSE {b['persistence']['rmse']:.4g}  |  "
+                f"seasonal-naive RMSE {b['seasonal_naive']['rmse']:.4g}"
+                + (f"  |  noise floor (MSE) {out['noise_floor']:.4g}" if "noise_floor" in out else ""))
+
+    def load_data(self, saved: dict, data_root, device, log=lambda m: None) -> SeriesData:
+        """The series a run was trained on, rebuilt from its config; refuses a file that changed."""
+        cfg = saved_config(self, saved)
+        source = saved["data"].get("source", "")
+        if cfg.data.options.get("csv") and Path(source).is_file():
+            cfg = cfg.replace(data={"csv": source})  # the path as resolved at training time, whatever the current folder
+        data = build_data(cfg, data_root, device, log)
+        if digest(data.values) != saved["data"].get("values_sha256"):
+            raise RunDirError(f"the series in {data.source} is not the one this run was trained on (it changed)")
+        return data
+
+    def forecast(self, run: RunDir, steps: int, data_root, device="cpu", log=lambda m: None) -> dict:
+        """Forecast `steps` values past the end of the series, each fed back as the next input.
+        Writes plots/forecast.png with the history, and plots/forecast.csv beside it."""
+        if steps < 1:
+            raise ConfigError(f"--steps must be at least 1, got {steps}")
+        model, saved = self.load_model(run, device)
+        data = self.load_data(saved, data_root, device, log)
+        n = len(data.values)
+        predicted = data.free_run(model, n, steps)
+        labels = future_labels(data.times, steps)
+        rows = [{"step": n + i, "time": labels[i], "forecast": round(float(p), 4)} for i, p in enumerate(predicted)]
+        plots.save(plots.forecast(list(data.times) + labels, data.values, n, predicted, data.unit,
+                                  f"{saved['recipe']}: {steps}-step forecast past the end of the series"),
+                   run.plots / "forecast.png")
+        write_csv(run.plots / "forecast.csv", rows, ["step", "time", "forecast"])
+        return {"recipe": saved["recipe"], "unit": data.unit, "forecast": rows,
+                "plot": str(run.plots / "forecast.png"), "csv": str(run.plots / "forecast.csv")}
 
 
 def headline(recipe, metrics: dict) -> str:
@@ -223,53 +249,6 @@ def write_plots(run: RunDir, history: list[dict], data: SeriesData, predicted: d
             for i, o, f in zip(t, one, free["predicted"])])
 
 
-# ------------------------------------------------------------------ using a finished run
-
-def load_data(saved: dict, data_root, device, log=lambda m: None) -> SeriesData:
-    """The series a run was trained on, rebuilt from its config; refuses a file that changed."""
-    cfg = dict(saved["config"])
-    data_cfg = dict(cfg["data"])
-    source = saved["data"].get("source", "")
-    if data_cfg.get("csv") and Path(source).is_file():
-        data_cfg["csv"] = source  # the path as resolved at training time, whatever the current folder
-    cfg["data"] = data_cfg
-    data = build_data(cfg, data_root, device, log)
-    if digest(data.values) != saved["data"].get("values_sha256"):
-        raise RunDirError(f"the series in {data.source} is not the one this run was trained on (it changed)")
-    return data
-
-
-def load_model(run: RunDir, device="cpu") -> tuple[nn.Module, dict]:
-    saved = run.read_config()
-    model = build_model(saved["config"], saved["data"]["in_shape"], 1).to(device)
-    load_weights(run.weights, model, device)
-    model.eval()
-    return model, saved
-
-
-def evaluate(run: RunDir, split: str, data_root, device, log=print) -> dict:
-    model, saved = load_model(run, device)
-    data = load_data(saved, data_root, device, log)
-    out = {"split": split, "unit": data.unit, **errors(data.actual(split), one_step(model, data, split)),
-           "baselines": {k: errors(data.actual(split), f) for k, f in data.baselines(split).items()}}
-    if data.clean is not None:
-        out.update(noise_floor(data, split))
-    return out
-
-
-def format_evaluation(recipe: str, out: dict) -> str:
-    unit = f" {out['unit']}" if out.get("unit") else ""
-    b = out["baselines"]
-    return (f"{recipe} {out['split']}: RMSE {out['rmse']:.4g}  MAE {out['mae']:.4g}{unit}  MSE {out['mse']:.4g}  "
-            f"({out['n']} steps)  |  persistence RMSE {b['persistence']['rmse']:.4g}  |  "
-            f"seasonal-naive RMSE {b['seasonal_naive']['rmse']:.4g}"
-            + (f"  |  noise floor (MSE) {out['noise_floor']:.4g}" if "noise_floor" in out else ""))
-
-
-def predict(run: RunDir, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
-    raise ConfigError(f"{run.path} is a forecasting run: use `deepstudy forecast {run.path} --steps N`")
-
-
 def future_labels(times: list[str], steps: int) -> list[str]:
     """Labels for the steps after the series: the next months after a YYYY-MM date, the next
     integers after a number, else +1, +2, ..."""
@@ -285,22 +264,3 @@ def future_labels(times: list[str], steps: int) -> list[str]:
     if last.isdigit():
         return [str(int(last) + k) for k in range(1, steps + 1)]
     return [f"+{k}" for k in range(1, steps + 1)]
-
-
-def forecast(run: RunDir, steps: int, data_root, device="cpu", log=lambda m: None) -> dict:
-    """Forecast `steps` values past the end of the series, each fed back as the next input.
-    Writes plots/forecast.png with the history, and plots/forecast.csv beside it."""
-    if steps < 1:
-        raise ConfigError(f"--steps must be at least 1, got {steps}")
-    model, saved = load_model(run, device)
-    data = load_data(saved, data_root, device, log)
-    n = len(data.values)
-    predicted = data.free_run(model, n, steps)
-    labels = future_labels(data.times, steps)
-    rows = [{"step": n + i, "time": labels[i], "forecast": round(float(p), 4)} for i, p in enumerate(predicted)]
-    plots.save(plots.forecast(list(data.times) + labels, data.values, n, predicted, data.unit,
-                              f"{saved['recipe']}: {steps}-step forecast past the end of the series"),
-               run.plots / "forecast.png")
-    write_csv(run.plots / "forecast.csv", rows, ["step", "time", "forecast"])
-    return {"recipe": saved["recipe"], "unit": data.unit, "forecast": rows,
-            "plot": str(run.plots / "forecast.png"), "csv": str(run.plots / "forecast.csv")}

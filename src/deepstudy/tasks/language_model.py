@@ -8,77 +8,100 @@ with `loss` in nats per character and `bpc` in bits per character instead of acc
 
 from __future__ import annotations
 
-import time
-
 import torch
 
+from ..config import RunConfig
+from ..data.text import Vocab
 from ..errors import ConfigError, RunDirError, UserError
 from ..io import write_csv, write_json, write_text
 from ..models.summary import format_summary, summarize
 from ..report import plots
-from ..machine import hardware
-from ..rundir import RunDir, versions
+from ..rundir import RunDir
 from ..train.checkpoint import load_weights
 from ..train.lm_loop import evaluate as evaluate_split, fit_language_model
 from ..train.loop import Paths
-from ..data.text import Vocab
-from . import RunContext
-from .classification import build_data, build_model, saved_vocab
+from .base import Built, RunContext, Task, register_task, saved_config
+from .build import build_data, build_model, saved_vocab
 
 REPORT_TEMPERATURES = (0.2, 0.5, 1.0, 1.2)
 REPORT_LENGTH = 500
 REPORT_SEED = 0
 
 
-def train(ctx: RunContext) -> dict:
-    started = time.time()
-    cfg, run, log = ctx.cfg, ctx.run, ctx.log
-    torch.manual_seed(cfg["train"]["seed"])  # the model's initial weights
-    data = build_data(cfg, ctx.data_root, ctx.device, log, vocab=saved_vocab(run) if ctx.resume else None)
-    vocab_size = len(data.vocab)
-    model = build_model(cfg, data.in_shape, vocab_size).to(ctx.device)
+@register_task
+class LanguageModel(Task):
+    name = "language_model"
+    verbs = ("generate",)
 
-    info = summarize(model, data.in_shape, ctx.device, example=data.example_input())
-    title = f"{ctx.recipe.name}: {cfg['model']['name']} on {data.name}"
-    write_text(run.summary, format_summary(info, title))
-    if ctx.show_summary:
-        log(format_summary(info, title))
-    if not ctx.resume:
-        write_json(run.config, {
-            "recipe": ctx.recipe.name, "tier": ctx.tier, "task": ctx.recipe.task, "config": cfg,
-            "data": data.info(), "model": {"trainable": info["trainable"], "non_trainable": info["non_trainable"]},
-            "device": str(ctx.device), "data_root": str(ctx.data_root), "hardware": hardware(), "versions": versions(),
-            **ctx.meta,
-        })
-        write_json(run.vocab, {"tokens": list(data.vocab.tokens)})
-    log(f"{ctx.recipe.name} ({ctx.tier} tier) on {ctx.device}: {data.size('train'):,} training / "
-        f"{data.size('val'):,} validation / {data.size('test'):,} test characters from {data.source}; "
-        f"{vocab_size} distinct characters; {info['trainable']:,} parameters")
+    def check(self, cfg: RunConfig) -> None:
+        if cfg.train.monitor != "val_loss":
+            raise ConfigError("a language model is selected on its validation loss: set train.monitor=val_loss")
+        if cfg.train.mixup:
+            raise ConfigError(f"train.mixup={cfg.train.mixup:g}: mixup blends images of two classes; "
+                              f"a language model has none")
 
-    result = fit_language_model(model, data, cfg, Paths(run.checkpoint, run.weights, run.history),
-                                resume=ctx.resume, log=log, progress=ctx.progress)
+    def build(self, ctx: RunContext) -> Built:
+        cfg = ctx.cfg
+        data = build_data(cfg, ctx.data_root, ctx.device, ctx.log, vocab=saved_vocab(ctx.run) if ctx.resume else None)
+        model = build_model(cfg, data.in_shape, len(data.vocab)).to(ctx.device)
+        info = summarize(model, data.in_shape, ctx.device, example=data.example_input())
+        intro = (f"{ctx.recipe.name} ({ctx.tier} tier) on {ctx.device}: {data.size('train'):,} training / "
+                 f"{data.size('val'):,} validation / {data.size('test'):,} test characters from {data.source}; "
+                 f"{len(data.vocab)} distinct characters; {info['trainable']:,} parameters")
+        return Built(data, model, format_summary(info, f"{ctx.recipe.name}: {cfg.model.name} on {data.name}"), intro,
+                     record={"data": data.info(), "model": {"trainable": info["trainable"],
+                                                            "non_trainable": info["non_trainable"]}},
+                     files={ctx.run.vocab: {"tokens": list(data.vocab.tokens)}})
 
-    # The weights chosen on validation are the ones that meet the test set, once.
-    load_weights(run.weights, model, ctx.device)
-    streams = cfg["train"]["eval_batch_size"]
-    val = evaluate_split(model, data, "val", streams)
-    test = evaluate_split(model, data, "test", streams) if data.size("test") > 1 else {}
-    metrics = {
-        "recipe": ctx.recipe.name, "tier": ctx.tier, "task": "language_model",
-        "val": val, "test": test,
-        "best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early,
-        "train_seconds": sum(r["seconds"] for r in result.history),
-        "chars_per_second": result.history[-1]["chars_per_second"] if result.history else None,
-        "data": data.name, "data_source": data.source, "data_note": data.note, "device": str(ctx.device),
-        "hardware": hardware(),
-    }
-    samples = write_report(run, result.history, model, data.vocab, data.prompt, ctx.device)
-    # written last: a run directory with metrics.json is a finished one
-    metrics["wall_seconds"] = time.time() - started
-    write_json(run.metrics, metrics)
-    log(f"sample at temperature 0.5 (all four in {run.samples}):\n{data.prompt}{samples['0.5'][:300]}")
-    log(headline(ctx.recipe, metrics))
-    return metrics
+    def fit(self, ctx: RunContext, built: Built):
+        run = ctx.run
+        return fit_language_model(built.model, built.data, ctx.cfg, Paths(run.checkpoint, run.weights, run.history),
+                                  resume=ctx.resume, log=ctx.log, progress=ctx.progress, world=ctx.world)
+
+    def score(self, ctx: RunContext, built: Built, result) -> dict:
+        # The weights chosen on validation meet the test set, once.
+        model, data, streams = built.model, built.data, ctx.cfg.train.eval_batch_size
+        val = evaluate_split(model, data, "val", streams)
+        test = evaluate_split(model, data, "test", streams) if data.size("test") > 1 else {}
+        return {"val": val, "test": test,
+                "chars_per_second": result.history[-1]["chars_per_second"] if result.history else None}
+
+    def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
+        data = built.data
+        samples = write_report(ctx.run, result.history, built.model, data.vocab, data.prompt, ctx.device)
+        ctx.log(f"sample at temperature 0.5 (all four in {ctx.run.samples}):\n{data.prompt}{samples['0.5'][:300]}")
+
+    def headline(self, recipe, metrics: dict) -> str:
+        return headline(recipe, metrics)
+
+    def load_model(self, run: RunDir, device="cpu"):
+        saved = run.read_config()
+        info = saved["data"]
+        model = build_model(saved_config(self, saved), info["in_shape"], info["vocab_size"]).to(device)
+        load_weights(run.weights, model, device)
+        model.eval()
+        return model, saved
+
+    def evaluate(self, run: RunDir, split: str, data_root, device, log=print) -> dict:
+        model, saved = self.load_model(run, device)
+        cfg = saved_config(self, saved)
+        data = build_data(cfg, data_root, device, log, vocab=saved_vocab(run))
+        out = evaluate_split(model, data, split, cfg.train.eval_batch_size)
+        return {"split": split, "count": data.size(split), "unit": data.unit, **out}
+
+    def format_evaluation(self, recipe: str, out: dict) -> str:
+        return (f"{recipe} {out['split']}: loss {out['loss']:.4f}  ({out['bpc']:.3f} bits/char)  "
+                f"({out['count']:,} {out['unit']})")
+
+    def generate(self, run: RunDir, prompt: str, length: int, temperature: float, top_k: int = 0, seed: int = 0,
+                 device="cpu") -> str:
+        if length < 0:
+            raise UserError(f"--length must be 0 or more, got {length}")
+        model, _ = self.load_model(run, device)
+        tokens = saved_vocab(run)
+        if tokens is None:
+            raise RunDirError(f"{run.path} has no vocab.json: its characters cannot be encoded")
+        return sample(model, Vocab(tokens), prompt, length, temperature, top_k, seed, device)
 
 
 def headline(recipe, metrics: dict) -> str:
@@ -139,32 +162,3 @@ def sample(model, vocab: Vocab, prompt: str, length: int, temperature: float, to
     return "".join(vocab.decode(out))
 
 
-def load_model(run: RunDir, device="cpu") -> tuple[torch.nn.Module, dict]:
-    saved = run.read_config()
-    info = saved["data"]
-    model = build_model(saved["config"], info["in_shape"], info["vocab_size"]).to(device)
-    load_weights(run.weights, model, device)
-    model.eval()
-    return model, saved
-
-
-def generate(run: RunDir, prompt: str, length: int, temperature: float, top_k: int = 0, seed: int = 0,
-             device="cpu") -> str:
-    if length < 0:
-        raise UserError(f"--length must be 0 or more, got {length}")
-    model, _ = load_model(run, device)
-    tokens = saved_vocab(run)
-    if tokens is None:
-        raise RunDirError(f"{run.path} has no vocab.json: its characters cannot be encoded")
-    return sample(model, Vocab(tokens), prompt, length, temperature, top_k, seed, device)
-
-
-def evaluate(run: RunDir, split: str, data_root, device, log=print) -> dict:
-    model, saved = load_model(run, device)
-    data = build_data(saved["config"], data_root, device, log, vocab=saved_vocab(run))
-    out = evaluate_split(model, data, split, saved["config"]["train"]["eval_batch_size"])
-    return {"split": split, "count": data.size(split), "unit": data.unit, **out}
-
-
-def predict(run: RunDir, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
-    raise ConfigError(f"{run.path} holds a language model: use `deepstudy generate {run.path} --prompt TEXT`")

@@ -11,30 +11,27 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import numpy as np
 import torch
 from safetensors import SafetensorError
 from threadpoolctl import threadpool_limits
 
-from ..config import ScheduleConfig, TrainConfig
+from ..config import RunConfig, ScheduleConfig, TrainConfig
 from ..errors import ConfigError, RunDirError, UserError
-from ..io import write_csv, write_json, write_text
-from ..report import plots
+from ..io import write_csv, write_json
 from ..machine import hardware
-from ..rundir import RunDir, versions
-from ..scratch.data import ArrayData, PixelScaler, Source, Standardizer, load_dataset
-from ..scratch.data import dataset_options  # noqa: F401  (recipes.resolve reads the options from here)
+from ..report import plots
+from ..report.writers import write_class_distribution, write_confusion, write_curves, write_prediction_grids
+from ..rundir import RunDir
+from ..scratch.data import REGRESSION, ArrayData, PixelScaler, Source, Standardizer, dataset_options, load_dataset
 from ..scratch.layers import Sequential
 from ..scratch.losses import SoftmaxCrossEntropy
-from ..scratch.models import create_model
-from ..scratch.models import model_options  # noqa: F401
+from ..scratch.models import create_model, model_options
 from ..scratch.optim import make_optimizer
 from ..scratch.train import evaluate as evaluate_split, fit, load_params, loss_for, outputs, scores
 from ..train.metrics import classification_report
-from . import RunContext
-from .classification import write_class_distribution, write_confusion, write_curves, write_prediction_grids
+from .base import Built, RunContext, Task, register_task, saved_config
 
 # NumPy's BLAS (OpenBLAS) threads spin while they wait for work.  On a busy 2-core machine that
 # spinning fights the other processes for the cores and a 100x784 @ 784x10 product takes 17 ms
@@ -50,14 +47,15 @@ SUPPORTED = {"train": {"epochs", "batch_size", "eval_batch_size", "seed", "early
              "schedule": {"name", "min_lr"}}
 
 
-def _check_supported(cfg: dict) -> None:
+def _check_supported(cfg: RunConfig) -> None:
     for section, cls in (("train", TrainConfig), ("schedule", ScheduleConfig)):
+        values = getattr(cfg, section)
         for f in dataclasses.fields(cls):
-            if f.name not in SUPPORTED[section] and cfg[section][f.name] != f.default:
+            if f.name not in SUPPORTED[section] and getattr(values, f.name) != f.default:
                 raise ConfigError(f"the NumPy trainer does not implement {section}.{f.name} "
                                   f"(the PyTorch recipes do); leave it at {f.default!r}")
-    if cfg["schedule"]["name"] not in ("none", "cosine"):
-        raise ConfigError(f"the NumPy trainer has schedule.name none or cosine, not {cfg['schedule']['name']!r}")
+    if cfg.schedule.name not in ("none", "cosine"):
+        raise ConfigError(f"the NumPy trainer has schedule.name none or cosine, not {cfg.schedule.name!r}")
 
 
 def _rng(seed: int, purpose: int) -> np.random.Generator:
@@ -66,14 +64,12 @@ def _rng(seed: int, purpose: int) -> np.random.Generator:
     return np.random.default_rng([seed, purpose])
 
 
-def build_data(cfg: dict, data_root, log=print) -> ArrayData:
-    options = {k: v for k, v in cfg["data"].items() if k != "name"}
-    return load_dataset(cfg["data"]["name"], Source(data_root, cfg["train"]["seed"], log), **options)
+def build_data(cfg: RunConfig, data_root, log=print) -> ArrayData:
+    return load_dataset(cfg.data.name, Source(data_root, cfg.train.seed, log), **cfg.data.options)
 
 
-def build_model(cfg: dict, in_features: int, outputs_: int) -> Sequential:
-    options = {k: v for k, v in cfg["model"].items() if k != "name"}
-    return create_model(cfg["model"]["name"], in_features, outputs_, _rng(cfg["train"]["seed"], 1), **options)
+def build_model(cfg: RunConfig, in_features: int, outputs_: int) -> Sequential:
+    return create_model(cfg.model.name, in_features, outputs_, _rng(cfg.train.seed, 1), **cfg.model.options)
 
 
 def summary(model: Sequential, in_features: int, title: str) -> str:
@@ -101,74 +97,135 @@ def _is_line(model: Sequential, data: ArrayData) -> bool:
     return not data.is_classification and data.in_features == 1 and len(model.layers) == 1
 
 
-def train(ctx: RunContext) -> dict:
-    started = time.time()
-    cfg, run, log, recipe = ctx.cfg, ctx.run, ctx.log, ctx.recipe
-    if ctx.resume:
-        raise ConfigError(f"{recipe.name} keeps no checkpoint to resume from (NumPy runs take seconds to minutes); "
-                          f"start it again without --resume")
-    _check_supported(cfg)
-    data = build_data(cfg, ctx.data_root, log)
-    if not data.is_classification and cfg["train"]["monitor"] == "val_accuracy":
-        raise ConfigError(f"{data.name} has a number to predict, not classes: set train.monitor=val_loss")
-    model = build_model(cfg, data.in_features, data.outputs)
-    loss_fn = loss_for(data)
-    optimizer = make_optimizer(cfg["optim"])
-    if ctx.device.type != "cpu":
-        log(f"NumPy computes on the CPU; {ctx.device} is not used")
-    blas_threads = cfg["train"]["threads"] or BLAS_THREADS
-    machine = hardware(blas_threads, device="cpu")
+@register_task
+class Scratch(Task):
+    """The networks train in NumPy only (scratch/train.py, the same contract as train/driver.py:
+    best epoch on validation, early stopping, time budget, history.csv, model.safetensors)."""
 
-    title = f"{recipe.name}: {cfg['model']['name']} on {data.name} (NumPy)"
-    text = summary(model, data.in_features, title)
-    write_text(run.summary, text)
-    if ctx.show_summary:
-        log(text)
-    write_json(run.config, {
-        "recipe": recipe.name, "tier": ctx.tier, "task": recipe.task, "config": cfg, "data": data.info(),
-        "model": {"trainable": model.num_params(), "non_trainable": 0, "in_features": data.in_features,
-                  "outputs": data.outputs, "layers": repr(model), "dtype": str(model.dtype)},
-        "device": "cpu", "data_root": str(ctx.data_root), "hardware": machine, "versions": versions(), **ctx.meta,
-    })
-    sizes = " / ".join(f"{data.size(s):,} {s}" for s in ("train", "val", "test"))
-    log(f"{recipe.name} ({ctx.tier} tier), NumPy on the CPU: {sizes} examples from {data.source}; "
-        f"{model!r}, {model.num_params():,} parameters")
+    name = "scratch"
+    distributed = False  # one NumPy process: torchrun has nothing to share out
+    resumable = False  # NumPy runs take seconds to minutes and keep no checkpoint
 
-    t = cfg["train"]
-    with threadpool_limits(limits=blas_threads, user_api="blas"):
-        result = fit(model, loss_fn, optimizer, data, epochs=t["epochs"], batch_size=t["batch_size"],
-                     rng=_rng(t["seed"], 2), eval_batch_size=t["eval_batch_size"], schedule=cfg["schedule"]["name"],
-                     min_lr=cfg["schedule"]["min_lr"], monitor=t["monitor"], early_stop=t["early_stop"],
-                     max_minutes=t["max_minutes"], weights_path=run.weights, history_path=run.history, log=log,
-                     log_every=1 if t["epochs"] <= 30 else t["epochs"] // 10,
-                     describe=(lambda: "w={:.4f} b={:.4f}".format(*fitted_line(model, data)))
-                     if _is_line(model, data) else None)
-        # The weights chosen on validation are the ones that meet the test set, once.
-        model.load(result.best_params)
-        val = evaluate_split(model, data, "val", t["eval_batch_size"])
-        test_out = outputs(model, data, "test", t["eval_batch_size"])
+    def option_lookups(self):
+        return dataset_options, model_options
 
-    metrics = {"recipe": recipe.name, "tier": ctx.tier, "task": recipe.task}
-    if data.is_classification:
-        report = classification_report(torch.from_numpy(test_out), torch.from_numpy(data.test.y), data.classes)
-        metrics |= {"val": {"accuracy": val["accuracy"], "loss": val["loss"]},
+    def check(self, cfg: RunConfig) -> None:
+        _check_supported(cfg)
+        if cfg.data.name in REGRESSION and cfg.train.monitor == "val_accuracy":
+            raise ConfigError(f"{cfg.data.name} has a number to predict, not classes: set train.monitor=val_loss")
+
+    def build(self, ctx: RunContext) -> Built:
+        cfg, recipe = ctx.cfg, ctx.recipe
+        data = build_data(cfg, ctx.data_root, ctx.log)
+        model = build_model(cfg, data.in_features, data.outputs)
+        if ctx.device.type != "cpu":
+            ctx.log(f"NumPy computes on the CPU; {ctx.device} is not used")
+        sizes = " / ".join(f"{data.size(s):,} {s}" for s in ("train", "val", "test"))
+        intro = (f"{recipe.name} ({ctx.tier} tier), NumPy on the CPU: {sizes} examples from {data.source}; "
+                 f"{model!r}, {model.num_params():,} parameters")
+        return Built(data, model, summary(model, data.in_features, f"{recipe.name}: {cfg.model.name} on {data.name} (NumPy)"),
+                     intro, record={
+                         "data": data.info(),
+                         "model": {"trainable": model.num_params(), "non_trainable": 0, "in_features": data.in_features,
+                                   "outputs": data.outputs, "layers": repr(model), "dtype": str(model.dtype)},
+                         "device": "cpu", "hardware": hardware(blas_threads(cfg), device="cpu")})
+
+    def fit(self, ctx: RunContext, built: Built):
+        t, model, data = ctx.cfg.train, built.model, built.data
+        with threadpool_limits(limits=blas_threads(ctx.cfg), user_api="blas"):
+            result = fit(model, loss_for(data), make_optimizer(ctx.cfg.optim), data, epochs=t.epochs,
+                         batch_size=t.batch_size, rng=_rng(t.seed, 2), eval_batch_size=t.eval_batch_size,
+                         schedule=ctx.cfg.schedule.name, min_lr=ctx.cfg.schedule.min_lr, monitor=t.monitor,
+                         early_stop=t.early_stop, max_minutes=t.max_minutes, weights_path=ctx.run.weights,
+                         history_path=ctx.run.history, log=ctx.log, log_every=1 if t.epochs <= 30 else t.epochs // 10,
+                         describe=(lambda: "w={:.4f} b={:.4f}".format(*fitted_line(model, data)))
+                         if _is_line(model, data) else None)
+        model.load(result.best_params)  # the weights chosen on validation
+        return result
+
+    def score(self, ctx: RunContext, built: Built, result) -> dict:
+        # The weights chosen on validation meet the test set, once.
+        t, model, data = ctx.cfg.train, built.model, built.data
+        with threadpool_limits(limits=blas_threads(ctx.cfg), user_api="blas"):
+            val = evaluate_split(model, data, "val", t.eval_batch_size)
+            test_out = outputs(model, data, "test", t.eval_batch_size)
+        built.outputs["test_out"] = test_out
+        if data.is_classification:
+            report = classification_report(torch.from_numpy(test_out), torch.from_numpy(data.test.y), data.classes)
+            built.outputs["report"] = report
+            return {"val": {"accuracy": val["accuracy"], "loss": val["loss"]},
                     "test": {"accuracy": report["accuracy"], "loss": report["loss"], "per_class": report["per_class"]}}
-    else:
-        metrics |= {"val": val, "test": scores(test_out, data.test.y, False)}
+        metrics = {"val": val, "test": scores(test_out, data.test.y, False)}
         if _is_line(model, data):
             w, b = fitted_line(model, data)
             metrics["fitted"] = {"w": w, "b": b}
             if "true_w" in data.description:
                 metrics["true"] = {"w": data.description["true_w"], "b": data.description["true_b"]}
-    metrics |= {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
-                "stopped_early": result.stopped_early, "train_seconds": sum(r["seconds"] for r in result.history),
-                "data": data.name, "data_source": data.source, "device": "cpu", "hardware": machine}
+        return metrics
 
-    write_plots(run, result.history, model, data, test_out, report if data.is_classification else None)
-    metrics["wall_seconds"] = time.time() - started
-    write_json(run.metrics, metrics)  # written last: a run directory with metrics.json is a finished one
-    log(headline(recipe, metrics))
-    return metrics
+    def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
+        write_plots(ctx.run, result.history, built.model, built.data, built.outputs["test_out"],
+                    built.outputs.get("report"))
+
+    def headline(self, recipe, metrics: dict) -> str:
+        return headline(recipe, metrics)
+
+    def load_model(self, run: RunDir, device="cpu"):
+        """The NumPy network of a finished run, with the weights chosen on validation."""
+        saved = run.read_config()
+        model = build_model(saved_config(self, saved), saved["model"]["in_features"], saved["model"]["outputs"])
+        try:
+            model.load(load_params(run.weights))
+        except (SafetensorError, OSError) as e:
+            raise RunDirError(f"weights file {run.weights} is damaged or unreadable ({e})") from None
+        except ValueError as e:
+            raise RunDirError(f"weights in {run.weights} do not fit the model its config describes ({e})") from None
+        return model, saved
+
+    def evaluate(self, run: RunDir, split: str, data_root, device="cpu", log=print) -> dict:
+        model, saved = self.load_model(run)
+        cfg = saved_config(self, saved)
+        data = build_data(cfg, data_root, log)
+        with threadpool_limits(limits=blas_threads(cfg), user_api="blas"):
+            out = outputs(model, data, split, cfg.train.eval_batch_size)
+        part = getattr(data, split)
+        result = {"split": split, "count": len(part), "unit": "images" if "in_shape" in data.description else "examples"}
+        if data.is_classification:
+            report = classification_report(torch.from_numpy(out), torch.from_numpy(part.y), data.classes)
+            return result | {"accuracy": report["accuracy"], "loss": report["loss"], "per_class": report["per_class"]}
+        return result | scores(out, part.y, False)
+
+    def predict(self, run: RunDir, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
+        """Images for the MNIST recipes; numbers for the others: a temperature in degrees Celsius
+        ("36.6") for scratch-linreg, a point ("0.5,-0.25") for scratch-mlp-toy."""
+        model, saved = self.load_model(run)
+        info = saved["data"]
+        encode = _encoder(info)
+        if "in_shape" in info:
+            from ..data.images import load_image
+            x = np.stack([load_image(f, info["in_shape"], info.get("preprocess", "fit")).numpy() for f in inputs])
+        elif info["classes"] is None:
+            x = _numbers(inputs, 1, f"a number ({info.get('input', 'the input')}), e.g. 36.6")
+        else:
+            x = _numbers(inputs, 2, "a point x,y such as 0.5,-0.25 (put -- before points that start with a minus)")
+        out = model.forward(encode(x, model.dtype))
+        if info["classes"] is None:
+            unit = info.get("target", "")
+            return [{"file": str(f), "value": round(float(v), 6), "unit": unit} for f, v in zip(inputs, out[:, 0])]
+        probs = SoftmaxCrossEntropy.probabilities(out.astype(np.float64))
+        k = min(top, probs.shape[1])
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        return [{"file": str(f), "top": [{"class": info["classes"][i], "probability": round(float(probs[n, i]), 6)}
+                                         for i in order[n]]} for n, f in enumerate(inputs)]
+
+    def test_images(self, saved: dict, data_root) -> np.ndarray:
+        """The test images of an image run (N x C x H x W uint8), for Result.plot_predictions."""
+        data = build_data(saved_config(self, saved), data_root, log=lambda m: None)
+        return data.test.x.reshape(len(data.test), *data.description["in_shape"])
+
+
+def blas_threads(cfg: RunConfig) -> int:
+    return cfg.train.threads or BLAS_THREADS
 
 
 def headline(recipe, metrics: dict) -> str:
@@ -245,35 +302,6 @@ def _write_boundary(run: RunDir, model: Sequential, data: ArrayData, probs: np.n
               ["x", "y", "true", "predicted", "confidence"])
 
 
-# ------------------------------------------------------------------ using a finished run
-
-def load_model(run: RunDir, device="cpu") -> tuple[Sequential, dict]:
-    """The NumPy network of a finished run, with the weights chosen on validation."""
-    saved = run.read_config()
-    model = build_model(saved["config"], saved["model"]["in_features"], saved["model"]["outputs"])
-    try:
-        model.load(load_params(run.weights))
-    except (SafetensorError, OSError) as e:
-        raise RunDirError(f"weights file {run.weights} is damaged or unreadable ({e})") from None
-    except ValueError as e:
-        raise RunDirError(f"weights in {run.weights} do not fit the model its config describes ({e})") from None
-    return model, saved
-
-
-def evaluate(run: RunDir, split: str, data_root, device="cpu", log=print) -> dict:
-    model, saved = load_model(run)
-    cfg = saved["config"]
-    data = build_data(cfg, data_root, log)
-    with threadpool_limits(limits=cfg["train"]["threads"] or BLAS_THREADS, user_api="blas"):
-        out = outputs(model, data, split, cfg["train"]["eval_batch_size"])
-    part = getattr(data, split)
-    result = {"split": split, "images" if "in_shape" in data.description else "examples": len(part)}
-    if data.is_classification:
-        report = classification_report(torch.from_numpy(out), torch.from_numpy(part.y), data.classes)
-        return result | {"accuracy": report["accuracy"], "loss": report["loss"], "per_class": report["per_class"]}
-    return result | scores(out, part.y, False)
-
-
 def _encoder(info: dict):
     if "in_shape" in info:
         return PixelScaler(info["mean"][0], info["std"][0])
@@ -291,33 +319,3 @@ def _numbers(inputs: list[str], count: int, what: str) -> np.ndarray:
             raise UserError(f"{text!r} is not {what}")
         rows.append(values)
     return np.array(rows)
-
-
-def predict(run: RunDir, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
-    """Images for the MNIST recipes; numbers for the others: a temperature in degrees Celsius
-    ("36.6") for scratch-linreg, a point ("0.5,-0.25") for scratch-mlp-toy."""
-    model, saved = load_model(run)
-    info = saved["data"]
-    encode = _encoder(info)
-    if "in_shape" in info:
-        from ..data.images import load_image
-        x = np.stack([load_image(f, info["in_shape"], info.get("preprocess", "fit")).numpy() for f in inputs])
-    elif info["classes"] is None:
-        x = _numbers(inputs, 1, f"a number ({info.get('input', 'the input')}), e.g. 36.6")
-    else:
-        x = _numbers(inputs, 2, "a point x,y such as 0.5,-0.25 (put -- before points that start with a minus)")
-    out = model.forward(encode(x, model.dtype))
-    if info["classes"] is None:
-        unit = info.get("target", "")
-        return [{"file": str(f), "value": round(float(v), 6), "unit": unit} for f, v in zip(inputs, out[:, 0])]
-    probs = SoftmaxCrossEntropy.probabilities(out.astype(np.float64))
-    k = min(top, probs.shape[1])
-    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    return [{"file": str(f), "top": [{"class": info["classes"][i], "probability": round(float(probs[n, i]), 6)}
-                                     for i in order[n]]} for n, f in enumerate(inputs)]
-
-
-def load_test_images(saved: dict, data_root) -> np.ndarray:
-    """The test images of an image run (N x C x H x W uint8), for Result.plot_predictions."""
-    data = build_data(saved["config"], data_root, log=lambda m: None)
-    return data.test.x.reshape(len(data.test), *data.description["in_shape"])

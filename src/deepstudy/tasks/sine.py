@@ -11,17 +11,21 @@ from __future__ import annotations
 from ..analysis.gradient_flow import clipping_study, gradient_study, growth_per_step
 from ..io import write_csv, write_json
 from ..report import plots
-from . import RunContext
-from . import forecast as _forecast
-from .forecast import evaluate, format_evaluation, forecast, load_model, predict  # noqa: F401  (the runner API)
+from .base import Built, RunContext, register_task
+from .forecast import Forecast
 
 STUDY_STEPS = 300  # six cycles of the seed's 50-step sine: long enough to see geometric decay
 # an RNN whose gradients explode, trained without and with clipping (see analysis/gradient_flow.py)
 CLIPPING = {"look_back": 30, "steps": 150, "batch_size": 16, "gamma": 1.5, "lr": 0.1, "clip": 1.0, "hidden": 32}
 
 
-def train(ctx: RunContext) -> dict:
-    return _forecast.train(ctx, after=gradient_report)
+@register_task
+class SineStudy(Forecast):
+    name = "sine"
+
+    def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
+        super().write_plots(ctx, built, result, metrics)
+        gradient_report(ctx, built.model, built.data, metrics)
 
 
 def gradient_report(ctx: RunContext, model, data, metrics: dict) -> None:
@@ -29,13 +33,13 @@ def gradient_report(ctx: RunContext, model, data, metrics: dict) -> None:
     series = data.values[:data.bounds["val"]]  # training period only
     steps = min(STUDY_STEPS, len(series) - 1)
     trained = (model.rnn, model.head) if data.in_shape[1] == 1 and hasattr(model, "rnn") else None
-    norms = gradient_study(series[:steps], float(series[steps]), trained=trained, seed=ctx.cfg["train"]["seed"])
+    norms = gradient_study(series[:steps], float(series[steps]), trained=trained, seed=ctx.cfg.train.seed)
     plots.save(plots.gradient_norms(norms, f"||dLoss/dh_t|| over {steps} steps of the sine (loss at the last step)"),
                d / "gradient_norms.png")
     write_csv(d / "gradient_norms.csv", [{"t": t + 1, **{k: float(v[t]) for k, v in norms.items()}}
                                          for t in range(steps)], ["t", *norms])
 
-    runs = clipping_study(series, seed=ctx.cfg["train"]["seed"], **CLIPPING)
+    runs = clipping_study(series, seed=ctx.cfg.train.seed, **CLIPPING)
     setting = (f"tanh RNN, {CLIPPING['hidden']} units, W_hh = {CLIPPING['gamma']:g} x orthogonal, plain SGD lr "
                f"{CLIPPING['lr']:g}, batch {CLIPPING['batch_size']}, windows of {CLIPPING['look_back']} steps")
     plots.save(plots.clipping(runs, CLIPPING["clip"], f"gradient clipping: {setting}"), d / "clipping.png")

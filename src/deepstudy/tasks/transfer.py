@@ -18,35 +18,41 @@ predict` work on it as on any other.
 
 from __future__ import annotations
 
-import copy
 import time
+from pathlib import Path
 
 import torch
 
+from ..config import RunConfig
 from ..data.features import FeatureData, cached_features, model_fingerprint
 from ..data.tensors import Normalize
-from ..errors import ConfigError
-from ..io import write_csv, write_json, write_text
+from ..errors import ConfigError, RunDirError
+from ..io import write_csv
+from ..models import create_model
 from ..models.summary import format_summary, summarize
-from ..models.transfer import TransferNet, build_transfer_model, l2sp_penalty
-from ..models.weights import Pretrained, load_pretrained, locate
-from ..machine import hardware
-from ..rundir import RunDir, versions
+from ..models.transfer import TransferNet, build_transfer_model, l2sp_penalty, split_base
+from ..models.weights import Pretrained, WeightsError, load_base_state, load_pretrained, locate
+from ..rundir import RunDir
 from ..train.checkpoint import load_weights, save_weights
+from ..train.distributed import barrier
+from ..train.driver import FitResult
 from ..train.loop import HISTORY_FIELDS, Paths, fit, predict_logits, uses_conv
 from ..train.metrics import classification_report
-from . import RunContext
-from .classification import build_data, evaluate_model, headline, predict_images, write_plots
+from .base import Built, RunContext, register_task, saved_config
+from .build import build_data
+from .classification import Classification
+
+# options that shape the head, not the base: they may differ between a backbone's run and ours
+HEAD_OPTIONS = {"hidden", "dropout", "pool"}
 
 
-def build_model(cfg: dict, in_shape, num_classes: int) -> TransferNet:
-    # (.get: run directories saved before transfer.pool existed)
-    return build_transfer_model(cfg["model"], in_shape, num_classes, cfg["transfer"].get("pool", "flatten"))
+def build_model(cfg: RunConfig, in_shape, num_classes: int) -> TransferNet:
+    return build_transfer_model(cfg.model.as_dict(), in_shape, num_classes, cfg.transfer.pool)
 
 
-def feature_batch_size(cfg: dict, in_shape) -> int:
+def feature_batch_size(cfg: RunConfig, in_shape) -> int:
     # Why not eval_batch_size: a batch of 1,000 VGG16 activations at 150x150 is gigabytes
-    return max(16, min(cfg["train"]["eval_batch_size"], 2 ** 21 // (in_shape[1] * in_shape[2])))
+    return max(16, min(cfg.train.eval_batch_size, 2 ** 21 // (in_shape[1] * in_shape[2])))
 
 
 def extract(model: TransferNet, data, splits: dict[str, int], seed: int, batch_size: int, device, log) -> dict:
@@ -67,150 +73,207 @@ def extract(model: TransferNet, data, splits: dict[str, int], seed: int, batch_s
     return out
 
 
-def _finetune_cfg(cfg: dict) -> dict:
-    t = cfg["transfer"]
-    out = copy.deepcopy(cfg)
-    out["train"]["epochs"] = t["finetune_epochs"]
-    out["optim"]["lr"] = t["finetune_lr"]
-    return out
-
-
 def _best(result, monitor: str) -> float:
     return result.history[result.best_epoch - 1][monitor]
 
 
-def train(ctx: RunContext) -> dict:
-    started = time.time()
-    cfg, run, log, device = ctx.cfg, ctx.run, ctx.log, ctx.device
-    t, monitor = cfg["transfer"], cfg["train"]["monitor"]
-    mode, seed = t["mode"], cfg["train"]["seed"]
-    if mode != "scratch":
-        locate(cfg["model"], t["weights"])  # missing weights: say so now, not after loading the data
-    torch.manual_seed(seed)  # the head's (and, from scratch, the base's) initial weights
-    data = build_data(cfg, ctx.data_root, device, log)
-    if t["l2sp"] < 0:
-        raise ConfigError(f"transfer.l2sp={t['l2sp']:g}: the penalty's weight must be >= 0")
-    if t["views"] < 1:
-        raise ConfigError(f"transfer.views must be at least 1, got {t['views']}")
-    if t["views"] > 1 and data.augment is None:
-        raise ConfigError(f"transfer.views={t['views']} asks for augmented views, but the data has no augmentation "
-                          f"switched on (data.rotation, data.shift, data.zoom, data.flip, ...)")
-    model = build_model(cfg, data.in_shape, len(data.classes))
-    if mode == "scratch":
-        pretrained = Pretrained("none: trained from scratch")
+# ------------------------------------------------------------------ backbones from other runs
+
+def backbone_run(spec: str) -> Path | None:
+    """The run directory `spec` names (a folder, or recipe:NAME), or None for a weights file,
+    `imagenet` or `none` (models/weights.py reads those)."""
+    spec = (spec or "none").strip()
+    if spec.startswith("recipe:"):
+        return latest_run(spec.split(":", 1)[1])
+    path = Path(spec).expanduser()
+    return path if path.is_dir() else None
+
+
+def latest_run(recipe: str, runs: Path = Path("runs")) -> Path:
+    """The newest finished run directory of `recipe` under `runs` (smoke runs prove nothing)."""
+    found = []
+    # `deepstudy run NAME` makes runs/NAME-<time>; `--out runs/NAME` the bare name
+    candidates = [runs / recipe, *runs.glob(f"{recipe}-*")] if runs.is_dir() else []
+    for d in candidates:
+        try:
+            saved = RunDir(d).read_config()
+        except RunDirError:
+            continue
+        if saved.get("recipe") == recipe and saved.get("tier") != "smoke" and (d / "metrics.json").is_file() \
+                and (d / "model.safetensors").is_file():
+            found.append(d)
+    if not found:
+        raise WeightsError(f"no finished run of {recipe} in {runs.resolve()} to take the backbone from: train it first "
+                           f"with `deepstudy run {recipe}` (from this folder), or pass --weights RUN_DIR")
+    return max(found, key=lambda d: (d / "metrics.json").stat().st_mtime)
+
+
+def _norm(value):
+    return list(value) if isinstance(value, (tuple, list)) else value
+
+
+def load_backbone(model: TransferNet, cfg: RunConfig, log=print) -> Pretrained:
+    """transfer.weights into model.base: another run's trained net, or what models/weights.py reads."""
+    spec = cfg.transfer.weights
+    path = backbone_run(spec)
+    if path is None:
+        return load_pretrained(model, cfg.model.as_dict(), spec, log)
+    if spec.strip().startswith("recipe:"):
+        log(f"backbone from {path} (the newest finished run of {spec.split(':', 1)[1]})")
+    from .base import get_task
+    run = RunDir.open(path)
+    saved = run.read_config()
+    theirs, ours = saved["config"]["model"], cfg.model.as_dict()
+    differ = sorted(k for k in set(theirs) | set(ours) if k not in HEAD_OPTIONS and _norm(theirs.get(k)) != _norm(ours.get(k)))
+    if differ:
+        raise WeightsError(
+            f"{path} holds a {theirs.get('name')} backbone that differs from this run's {ours['name']} in "
+            + ", ".join(f"model.{k} ({_norm(theirs.get(k))} there, {_norm(ours.get(k))} here)" for k in differ)
+            + "; set the same model options")
+    info = saved["data"]
+    if saved.get("task") == "transfer":  # built the way that run built it
+        source_model = build_model(saved_config(get_task("transfer"), saved), info["in_shape"], len(info["classes"]))
     else:
-        pretrained = load_pretrained(model, cfg["model"], t["weights"], log)
-        model.freeze(0)
-    if pretrained.mean is not None:
-        # inputs as the backbone saw them when it was trained
-        data.normalize = Normalize(tuple(pretrained.mean), tuple(pretrained.std))
-    model.to(device)
+        source_model = create_model(theirs["name"], info["in_shape"], len(info["classes"]),
+                                    **{k: v for k, v in theirs.items() if k != "name"})
+    load_weights(run.weights, source_model)
+    load_base_state(model, split_base(source_model).state_dict(), str(run.weights))
+    return Pretrained(str(path), tuple(info["mean"]), tuple(info["std"]))
 
-    info = summarize(model, data.in_shape, device)
-    title = f"{ctx.recipe.name}: {cfg['model']['name']} ({mode}) on {data.name}"
-    write_text(run.summary, format_summary(info, title))
-    if ctx.show_summary:
-        log(format_summary(info, title))
-    if not ctx.resume:
-        write_json(run.config, {
-            "recipe": ctx.recipe.name, "tier": ctx.tier, "task": ctx.recipe.task, "config": cfg, "data": data.info(),
-            "model": {"trainable": info["trainable"], "non_trainable": info["non_trainable"],
-                      "flops_per_sample": info["flops"], "feature_shape": list(model.feature_shape),
-                      "units": len(model.units())},
-            "weights": pretrained.source, "device": str(device), "data_root": str(ctx.data_root), "hardware": hardware(),
-            "versions": versions(), **ctx.meta,
-        })
-    log(f"{ctx.recipe.name} ({ctx.tier} tier, {mode}) on {device}: {data.size('train'):,} training / "
-        f"{data.size('val'):,} validation / {data.size('test'):,} test images from {data.source}; backbone "
-        f"{cfg['model']['name']} ({pretrained.source}), features {'x'.join(map(str, model.feature_shape))}; "
-        f"{info['trainable']:,} trainable parameters")
 
-    bs = feature_batch_size(cfg, data.in_shape)
-    stages, features, feature_seconds = [], None, 0.0
-    if mode == "scratch":
-        result = fit(model, data, cfg, Paths(run.checkpoint, run.weights, run.history),
-                     resume=ctx.resume, log=log, progress=ctx.progress)
-        stages.append(("scratch", result))
-        # the weights of the best validation epoch (what model.safetensors holds) meet the test
-        # set, not the last epoch's still in memory
-        load_weights(run.weights, model, device)
-        selected = "scratch"
-    else:
-        t0 = time.time()
-        features = extract(model, data, {"train": t["views"], "val": 1}, seed, bs, device, log)
-        feature_seconds = time.time() - t0
-        fdata = FeatureData(features["train"], data.labels("train"), {"val": (features["val"][0], data.labels("val"))})
-        head_paths = Paths(run.checkpoint, run.path / "head.safetensors", run.path / "history_head.csv")
-        log(f"training the head on cached features ({t['views']} view{'s' if t['views'] > 1 else ''} of the training set)")
-        result = fit(model.head, fdata, cfg, head_paths, resume=ctx.resume and run.checkpoint.exists(), log=log,
-                     progress=ctx.progress)
-        stages.append(("head", result))
-        load_weights(head_paths.weights, model.head, device)
-        save_weights(run.weights, model)  # base + the best head: a whole model, ready for predict
-        selected = "head"
+@register_task
+class Transfer(Classification):
+    """A classification run (same metrics.json keys and plots, plus a `transfer` section), so
+    eval and predict read it as any other; what differs is how it is built and trained."""
 
-        if mode == "finetune" and t["finetune_epochs"] > 0:
-            model.freeze(t["unfreeze"])
-            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-            log(f"fine-tuning the last {t['unfreeze']} of {len(model.units())} backbone layers/blocks with the head: "
-                f"{trainable:,} trainable parameters, lr {t['finetune_lr']:g} (head {t['head_lr'] or t['finetune_lr']:g})")
-            ft_paths = Paths(run.path / "finetune_checkpoint.pt", run.path / "finetune.safetensors",
-                             run.path / "history_finetune.csv")
-            ft = fit(model, data, _finetune_cfg(cfg), ft_paths, resume=ctx.resume and ft_paths.checkpoint.exists(),
-                     log=log, progress=ctx.progress,
-                     params=model.param_groups(t["finetune_lr"], t["head_lr"] or t["finetune_lr"]),
-                     # w0 = the weights now; on resume those are the checkpoint's and fit restores them
-                     # after this snapshot, so the penalty keeps pulling toward the pretrained ones
-                     penalty=l2sp_penalty(model, t["l2sp"]) if t["l2sp"] else None)
-            stages.append(("finetune", ft))
-            head_best, ft_best = _best(result, monitor), _best(ft, monitor)
-            if (ft_best > head_best) if monitor.endswith("accuracy") else (ft_best < head_best):
-                load_weights(ft_paths.weights, model, device)
-                save_weights(run.weights, model)
-                selected = "finetune"
-            else:
-                log(f"fine-tuning never beat the head alone on validation ({monitor} {ft_best:.4f} vs {head_best:.4f}): "
-                    f"keeping the head-alone weights")
-                load_weights(run.weights, model, device)
+    name = "transfer"
 
-    # The weights chosen on validation meet the test set, once.
-    if selected == "head":  # the base is as it was: its cached features give exactly the model's logits
-        features.update(extract(model, data, {"test": 1}, seed, bs, device, log))
-        fdata = FeatureData(features["train"], data.labels("train"),
-                            {s: (features[s][0], data.labels(s)) for s in ("val", "test")})
-        val_logits = predict_logits(model.head, fdata, "val", cfg["train"]["eval_batch_size"])
-        test_logits = predict_logits(model.head, fdata, "test", cfg["train"]["eval_batch_size"])
-    else:
-        cl = uses_conv(model)
-        val_logits = predict_logits(model, data, "val", bs, cl)
-        test_logits = predict_logits(model, data, "test", bs, cl)
-    val = classification_report(val_logits, data.labels("val"), data.classes)
-    report = classification_report(test_logits, data.labels("test"), data.classes)
+    def check(self, cfg: RunConfig) -> None:
+        if cfg.transfer is None:
+            raise ConfigError("a transfer recipe needs a transfer section (transfer.mode, transfer.weights, ...)")
 
-    history = _combined_history(stages)
-    write_csv(run.history, history, HISTORY_FIELDS + ["stage"])
-    names = [name for name, _ in stages]
-    offset = sum(len(r.history) for _, r in stages[:names.index(selected)])  # epochs before the chosen stage
-    metrics = {
-        "recipe": ctx.recipe.name, "tier": ctx.tier, "task": "classification",
-        "val": {"accuracy": val["accuracy"], "loss": val["loss"]},
-        "test": {"accuracy": report["accuracy"], "loss": report["loss"], "per_class": report["per_class"]},
-        "best_epoch": offset + dict(stages)[selected].best_epoch, "epochs_run": len(history),
-        "stopped_early": stages[-1][1].stopped_early,
-        "train_seconds": sum(r["seconds"] for r in history) + feature_seconds,
-        "data": data.name, "data_source": data.source, "data_note": getattr(data, "note", ""),
-        "device": str(device), "hardware": hardware(),
-        "transfer": {"mode": mode, "weights": pretrained.source, "selected": selected,
-                     "feature_seconds": round(feature_seconds, 3),
-                     "stages": [{"stage": name, "epochs_run": len(r.history), "best_epoch": r.best_epoch,
-                                 f"best_{monitor}": _best(r, monitor), "seconds": round(sum(h["seconds"] for h in r.history), 3)}
-                                for name, r in stages]},
-    }
-    write_plots(run, history, report, data, test_logits)
-    metrics["wall_seconds"] = time.time() - started
-    write_json(run.metrics, metrics)  # last: a run directory with metrics.json is a finished one
-    log(headline(ctx.recipe, metrics))
-    return metrics
+    def preflight(self, cfg: RunConfig) -> None:
+        if cfg.transfer.mode != "scratch" and backbone_run(cfg.transfer.weights) is None:
+            locate(cfg.model.as_dict(), cfg.transfer.weights)  # missing weights: say so now, not after loading the data
+
+    def build(self, ctx: RunContext) -> Built:
+        cfg, device, log = ctx.cfg, ctx.device, ctx.log
+        t = cfg.transfer
+        data = build_data(cfg, ctx.data_root, device, log)
+        if t.views > 1 and data.augment is None:
+            raise ConfigError(f"transfer.views={t.views} asks for augmented views, but the data has no augmentation "
+                              f"switched on (data.rotation, data.shift, data.zoom, data.flip, ...)")
+        model = build_model(cfg, data.in_shape, len(data.classes))
+        if t.mode == "scratch":
+            pretrained = Pretrained("none: trained from scratch")
+        else:
+            pretrained = load_backbone(model, cfg, log)
+            model.freeze(0)
+        if pretrained.mean is not None:
+            # inputs as the backbone saw them when it was trained
+            data.normalize = Normalize(tuple(pretrained.mean), tuple(pretrained.std))
+        model.to(device)
+        info = summarize(model, data.in_shape, device)
+        intro = (f"{ctx.recipe.name} ({ctx.tier} tier, {t.mode}) on {device}: {data.size('train'):,} training / "
+                 f"{data.size('val'):,} validation / {data.size('test'):,} test images from {data.source}; backbone "
+                 f"{cfg.model.name} ({pretrained.source}), features {'x'.join(map(str, model.feature_shape))}; "
+                 f"{info['trainable']:,} trainable parameters")
+        return Built(data, model, format_summary(info, f"{ctx.recipe.name}: {cfg.model.name} ({t.mode}) on {data.name}"),
+                     intro, record={"data": data.info(),
+                                    "model": {"trainable": info["trainable"], "non_trainable": info["non_trainable"],
+                                              "flops_per_sample": info["flops"], "feature_shape": list(model.feature_shape),
+                                              "units": len(model.units())},
+                                    "weights": pretrained.source},
+                     outputs={"pretrained": pretrained})
+
+    def fit(self, ctx: RunContext, built: Built):
+        """scratch: one stage.  features: the head on cached features.  finetune: then the last
+        layers with the head; whichever stage validated best is kept."""
+        cfg, run, log, device = ctx.cfg, ctx.run, ctx.log, ctx.device
+        model, data, t, monitor, world = built.model, built.data, cfg.transfer, cfg.train.monitor, ctx.world
+        bs = feature_batch_size(cfg, data.in_shape)
+        stages, features, feature_seconds = [], None, 0.0
+        if t.mode == "scratch":
+            result = fit(model, data, cfg, Paths(run.checkpoint, run.weights, run.history),
+                         resume=ctx.resume, log=log, progress=ctx.progress, world=world)
+            stages.append(("scratch", result))
+            selected = "scratch"
+        else:
+            t0 = time.time()
+            features = extract(model, data, {"train": t.views, "val": 1}, cfg.train.seed, bs, device, log)
+            feature_seconds = time.time() - t0
+            fdata = FeatureData(features["train"], data.labels("train"), {"val": (features["val"][0], data.labels("val"))})
+            head_paths = Paths(run.checkpoint, run.path / "head.safetensors", run.path / "history_head.csv")
+            log(f"training the head on cached features ({t.views} view{'s' if t.views > 1 else ''} of the training set)")
+            result = fit(model.head, fdata, cfg, head_paths, resume=ctx.resume and run.checkpoint.exists(), log=log,
+                         progress=ctx.progress, world=world)
+            stages.append(("head", result))
+            save_weights(run.weights, model)  # base + the best head: a whole model, ready for predict
+            selected = "head"
+
+            if t.mode == "finetune" and t.finetune_epochs > 0:
+                model.freeze(t.unfreeze)
+                trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+                log(f"fine-tuning the last {t.unfreeze} of {len(model.units())} backbone layers/blocks with the head: "
+                    f"{trainable:,} trainable parameters, lr {t.finetune_lr:g} (head {t.head_lr or t.finetune_lr:g})")
+                ft_paths = Paths(run.path / "finetune_checkpoint.pt", run.path / "finetune.safetensors",
+                                 run.path / "history_finetune.csv")
+                ft = fit(model, data, cfg.replace(train={"epochs": t.finetune_epochs}, optim={"lr": t.finetune_lr}),
+                         ft_paths, resume=ctx.resume and ft_paths.checkpoint.exists(), log=log, progress=ctx.progress,
+                         params=model.param_groups(t.finetune_lr, t.head_lr or t.finetune_lr),
+                         # w0 = the weights now; on resume those are the checkpoint's and fit restores them
+                         # after this snapshot, so the penalty keeps pulling toward the pretrained ones
+                         penalty=l2sp_penalty(model, t.l2sp) if t.l2sp else None, world=world)
+                stages.append(("finetune", ft))
+                head_best, ft_best = _best(result, monitor), _best(ft, monitor)
+                if (ft_best > head_best) if monitor.endswith("accuracy") else (ft_best < head_best):
+                    save_weights(run.weights, model)
+                    selected = "finetune"
+                else:
+                    log(f"fine-tuning never beat the head alone on validation ({monitor} {ft_best:.4f} vs {head_best:.4f}): "
+                        f"keeping the head-alone weights")
+                    # the base as it was, the best head (model.safetensors, written by process 0)
+                    barrier(world)
+                    load_weights(run.weights, model, device)
+        history = _combined_history(stages)
+        write_csv(run.history, history, HISTORY_FIELDS + ["stage"])
+        names = [name for name, _ in stages]
+        offset = sum(len(r.history) for _, r in stages[:names.index(selected)])  # epochs before the chosen stage
+        built.outputs.update(stages=stages, selected=selected, features=features, feature_seconds=feature_seconds)
+        return FitResult(history, offset + dict(stages)[selected].best_epoch, stages[-1][1].stopped_early)
+
+    def score(self, ctx: RunContext, built: Built, result) -> dict:
+        # The weights chosen on validation meet the test set, once.
+        cfg, model, data, out = ctx.cfg, built.model, built.data, built.outputs
+        monitor, bs = cfg.train.monitor, feature_batch_size(cfg, data.in_shape)
+        if out["selected"] == "head":  # the base is as it was: its cached features give exactly the model's logits
+            features = out["features"]
+            features.update(extract(model, data, {"test": 1}, cfg.train.seed, bs, ctx.device, ctx.log))
+            fdata = FeatureData(features["train"], data.labels("train"),
+                                {s: (features[s][0], data.labels(s)) for s in ("val", "test")})
+            val_logits = predict_logits(model.head, fdata, "val", cfg.train.eval_batch_size)
+            test_logits = predict_logits(model.head, fdata, "test", cfg.train.eval_batch_size)
+        else:
+            cl = uses_conv(model)
+            val_logits = predict_logits(model, data, "val", bs, cl)
+            test_logits = predict_logits(model, data, "test", bs, cl)
+        val = classification_report(val_logits, data.labels("val"), data.classes)
+        report = classification_report(test_logits, data.labels("test"), data.classes)
+        built.outputs.update(logits=test_logits, report=report)
+        stages = out["stages"]
+        return {"task": "classification",  # eval, predict and the catalog read it as a classifier
+                "val": {"accuracy": val["accuracy"], "loss": val["loss"]},
+                "test": {"accuracy": report["accuracy"], "loss": report["loss"], "per_class": report["per_class"]},
+                "train_seconds": sum(r["seconds"] for r in result.history) + out["feature_seconds"],
+                "transfer": {"mode": cfg.transfer.mode, "weights": out["pretrained"].source, "selected": out["selected"],
+                             "feature_seconds": round(out["feature_seconds"], 3),
+                             "stages": [{"stage": name, "epochs_run": len(r.history), "best_epoch": r.best_epoch,
+                                         f"best_{monitor}": _best(r, monitor),
+                                         "seconds": round(sum(h["seconds"] for h in r.history), 3)}
+                                        for name, r in stages]}}
+
+    def model_for(self, cfg: RunConfig, in_shape, num_classes: int) -> TransferNet:
+        return build_model(cfg, in_shape, num_classes)
 
 
 def _combined_history(stages) -> list[dict]:
@@ -221,24 +284,3 @@ def _combined_history(stages) -> list[dict]:
             n += 1
             rows.append({**row, "epoch": n, "stage": name})
     return rows
-
-
-# ------------------------------------------------------------------ using a finished run
-
-def load_model(run: RunDir, device="cpu") -> tuple[torch.nn.Module, dict]:
-    saved = run.read_config()
-    info = saved["data"]
-    model = build_model(saved["config"], info["in_shape"], len(info["classes"])).to(device)
-    load_weights(run.weights, model, device)
-    model.eval()
-    return model, saved
-
-
-def evaluate(run: RunDir, split: str, data_root, device, log=print) -> dict:
-    model, saved = load_model(run, device)
-    return evaluate_model(model, saved, split, data_root, device, log)
-
-
-def predict(run: RunDir, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
-    model, saved = load_model(run, device)
-    return predict_images(model, saved, inputs, device, top)

@@ -44,6 +44,12 @@ class World:
 SINGLE = World()
 
 
+def requested() -> int:
+    """How many processes torchrun started this one among (1 without torchrun), read before
+    joining them."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def from_env() -> World:
     """The world torchrun describes in the environment, joined; SINGLE without torchrun."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -80,6 +86,14 @@ def shard(n: int, world: World) -> slice:
     return slice(start, start + base + (world.rank < extra))
 
 
+def take(x, part: slice):
+    """Rows `part` of a batch's inputs: a tensor, or a tuple of tensors (a text batch's token ids
+    and lengths), each sliced alike."""
+    if isinstance(x, tuple):
+        return type(x)(*(v[part] for v in x))
+    return x[part]
+
+
 def sum_over_ranks(*values: torch.Tensor, world: World) -> list[torch.Tensor]:
     """The element-wise sum over ranks of each tensor (unchanged in a single process)."""
     if not world.distributed:
@@ -106,6 +120,12 @@ def sync_buffers(model: nn.Module, world: World) -> None:
         return
     for b in model.buffers():
         dist.broadcast(b, src=0)
+
+
+def barrier(world: World) -> None:
+    """Wait until every process is here (e.g. until process 0 has written a file all will read)."""
+    if world.distributed:
+        dist.barrier()
 
 
 def finish(world: World) -> None:

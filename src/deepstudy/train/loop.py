@@ -1,36 +1,27 @@
-"""The training loop, top to bottom: epochs of mini-batch steps, a validation pass after each,
-the best-on-validation weights kept, a checkpoint written every epoch, early stopping.
-
-It never sees the test set: the caller evaluates that once, with the weights this loop
-selected on validation.
+"""Supervised training on batches of inputs and targets (image and text classifiers, the
+forecasters): the step and the evaluation that train/driver.py's epochs run, and what the
+tasks need around them (the device, the precision, logits for a whole split).
 """
 
 from __future__ import annotations
 
 import math
-import sys
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from tqdm.auto import tqdm
 
-from ..data import ClassificationData
 from .. import machine
+from ..config import RunConfig, TrainConfig
+from ..data import ClassificationData
 from ..errors import ConfigError
-from ..io import write_csv
-from .checkpoint import restore_training_state, save_training_state, save_weights
-from .distributed import SINGLE, World, agree, shard, sum_over_ranks, sync_buffers, wrap
-from .optim import make_optimizer, make_scheduler
+from .distributed import SINGLE, World, shard, sum_over_ranks, take
+from .driver import FitResult, Objective, Paths, run_epochs  # noqa: F401  (FitResult, Paths: what fit returns and takes)
 
 INIT_IMAGES = 5000  # how many training images a model's init_from_data sees (airbench's 5,000)
-HISTORY_FIELDS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
+HISTORY_FIELDS = Objective.history_fields
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -73,22 +64,6 @@ def autocast(device: torch.device, precision: str = "fp32"):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-@dataclass
-class Paths:
-    checkpoint: Path  # full training state, every epoch
-    weights: Path  # best-on-validation weights (model.safetensors)
-    history: Path  # history.csv
-
-
-@dataclass
-class FitResult:
-    history: list[dict]
-    best_epoch: int
-    stopped_early: bool = False
-    seconds: float = 0.0
-    meta: dict = field(default_factory=dict)
-
-
 @torch.inference_mode()
 def predict_logits(model: nn.Module, data: ClassificationData, split: str, batch_size: int,
                    channels_last: bool = False, precision: str = "fp32") -> torch.Tensor:
@@ -117,7 +92,7 @@ def evaluate(model: nn.Module, data: ClassificationData, split: str, batch_size:
     for x, y in data.eval_batches(split, batch_size, channels_last):
         if world.distributed:
             part = shard(len(y), world)
-            x, y = x[part], y[part]
+            x, y = take(x, part), y[part]
         with autocast(device, precision):  # the loss below in fp32 whatever the precision
             out = model(x).float()
         if criterion is None:
@@ -140,172 +115,86 @@ def mix(x: torch.Tensor, y: torch.Tensor, alpha: float, generator: torch.Generat
     return lam * x + (1 - lam) * x[perm], y[perm], lam
 
 
-def is_better(value: float, best: float | None, monitor: str) -> bool:
-    if best is None:
-        return True
-    return value > best if monitor.endswith("accuracy") else value < best
+class Supervised(Objective):
+    """Inputs and targets in batches: cross-entropy over classes (accuracy tracked), or a
+    regression `criterion` (nn.MSELoss(), ...) and then the loss alone."""
+
+    def __init__(self, model: nn.Module, data: ClassificationData, train: TrainConfig,
+                 criterion: nn.Module | None = None, world: World = SINGLE):
+        self.classify = criterion is None
+        if not self.classify and train.monitor != "val_loss":
+            raise ConfigError(f"train.monitor={train.monitor} needs class labels; a regression task monitors val_loss")
+        if train.mixup and not self.classify:
+            raise ConfigError(f"train.mixup={train.mixup:g}: mixup needs a classification task and an alpha >= 0")
+        self.data, self.train, self.world = data, train, world
+        self.device = next(model.parameters()).device
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=train.label_smoothing) if self.classify else criterion
+        # oneDNN's convolutions run about 2x faster on NHWC tensors on a CPU; on CUDA cuDNN likes it too
+        self.channels_last = uses_conv(model)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return math.ceil(self.data.size("train") / batch_size)
+
+    def before_training(self, model: nn.Module) -> None:
+        if hasattr(model, "init_from_data"):
+            # a model that sets part of itself from the data before training (fastnet's whitening
+            # stem): clean, normalised training images, the same on every process
+            x, _ = next(iter(self.data.eval_batches("train", INIT_IMAGES, self.channels_last)))
+            model.init_from_data(x)
+
+    def batches(self, batch_size: int, generator: torch.Generator):
+        world = self.world
+        for x, y in self.data.train_batches(batch_size, generator, self.channels_last):
+            if world.distributed:
+                if len(y) < world.size:  # a last scrap too small to share: every process skips it alike
+                    continue
+                part = shard(len(y), world)
+                x, y = take(x, part), y[part]
+            yield x, y
+
+    def loss(self, net: nn.Module, batch, generator: torch.Generator):
+        x, y = batch
+        mixup, criterion = self.train.mixup, self.criterion
+        if mixup:
+            x, y2, lam = mix(x, y, mixup, generator)
+        with autocast(self.device, self.train.precision):
+            logits = net(x)
+            loss = criterion(logits, y)
+            if mixup:  # the blend of the two images' losses, weighted as the images were
+                loss = lam * loss + (1 - lam) * criterion(logits, y2)
+                y = y if lam >= 0.5 else y2  # train accuracy counts the dominant image's class
+        sums = {"loss": loss.detach() * len(y), "count": len(y)}
+        if self.classify:
+            sums["correct"] = (logits.argmax(1) == y).sum()
+        return loss, sums
+
+    def train_scores(self, sums: dict, seconds: float) -> dict:
+        n = self.data.size("train")
+        return {"train_loss": sums["loss"].item() / n,
+                "train_accuracy": sums["correct"].item() / n if self.classify else None}
+
+    def validate(self, model: nn.Module) -> dict:
+        t = self.train
+        val = evaluate(model, self.data, "val", t.eval_batch_size, self.channels_last,
+                       None if self.classify else self.criterion, self.world, t.precision)
+        return {"val_loss": val["loss"], "val_accuracy": val["accuracy"]}
+
+    def describe(self, row: dict) -> str:
+        if self.classify:
+            return (f"train loss {row['train_loss']:.4f} acc {100 * row['train_accuracy']:.2f}%  "
+                    f"val loss {row['val_loss']:.4f} acc {100 * row['val_accuracy']:.2f}%")
+        return f"train loss {row['train_loss']:.5f}  val loss {row['val_loss']:.5f}"
 
 
-def fit(model: nn.Module, data: ClassificationData, cfg: dict, paths: Paths, *, resume: bool = False,
+def fit(model: nn.Module, data: ClassificationData, cfg: RunConfig, paths: Paths, *, resume: bool = False,
         log: Callable[[str], None] = print, progress: bool = True,
         criterion: nn.Module | None = None, params=None, penalty: Callable[[], torch.Tensor] | None = None,
         world: World = SINGLE) -> FitResult:
-    """Train `model` on `data`.  The default objective is classification (cross-entropy, with
-    accuracy tracked); a regression task passes its `criterion` (e.g. nn.MSELoss()) and then
-    only the loss is tracked, and `train.monitor` must be val_loss.
-    `params`: what the optimizer updates (parameter groups with their own learning rates, as
-    fine-tuning uses); default every parameter of the model.  `penalty`: a regulariser added to
-    each step's loss (fine-tuning's L2-SP), left out of the reported losses.  Under torchrun (`world`), every
-    rank runs this same loop on its share of each batch (see distributed.py) and rank 0 alone
-    writes files."""
-    train_cfg = cfg["train"]
-    epochs, bs, monitor = train_cfg["epochs"], train_cfg["batch_size"], train_cfg["monitor"]
-    classify = criterion is None
-    if not classify and monitor != "val_loss":
-        raise ConfigError(f"train.monitor={monitor} needs class labels; a regression task monitors val_loss")
-    if train_cfg["mixup"] < 0 or (train_cfg["mixup"] and not classify):
-        raise ConfigError(f"train.mixup={train_cfg['mixup']:g}: mixup needs a classification task and an alpha >= 0")
-    if not 0 <= train_cfg["ema"] < 1:
-        raise ConfigError(f"train.ema={train_cfg['ema']:g}: the moving average's decay must be in [0, 1)")
-    device = next(model.parameters()).device
-    # oneDNN's convolutions run about 2x faster on NHWC tensors on a CPU; on CUDA cuDNN likes it too
-    channels_last = uses_conv(model)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    net = wrap(model, world)  # the model itself in one process; DistributedDataParallel under torchrun
-    # With train.ema the average is what gets judged: BatchNorm statistics are averaged along
-    # with the weights (use_buffers), so the averaged net's own statistics go with it
-    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(train_cfg["ema"]), use_buffers=True)
-           if train_cfg["ema"] else None)
-    judged = model if ema is None else ema.module
-
-    if classify:
-        criterion = nn.CrossEntropyLoss(label_smoothing=train_cfg["label_smoothing"])
-    optimizer = make_optimizer(model.parameters() if params is None else params, cfg["optim"])
-    steps_per_epoch = math.ceil(data.size("train") / bs)
-    scheduler, interval = make_scheduler(optimizer, cfg["schedule"], steps_per_epoch, epochs, monitor)
-    # One generator for everything random about the data (order, augmentation): saved in the
-    # checkpoint, so a resumed run sees exactly the batches the uninterrupted one would have.
-    generator = torch.Generator().manual_seed(train_cfg["seed"])
-
-    history: list[dict] = []
-    best_value, best_epoch, bad_epochs, start = None, 0, 0, 1
-    if resume:
-        state = restore_training_state(paths.checkpoint, model, optimizer, scheduler, generator, device)
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        history, best_value, best_epoch = state["history"], state["best_value"], state["best_epoch"]
-        bad_epochs, start = state["bad_epochs"], state["epoch"] + 1
-        if state["finished"]:
-            log(f"run already finished at epoch {state['epoch']}; nothing left to train")
-            return FitResult(history, best_epoch, stopped_early=state["epoch"] < epochs)
-        log(f"resuming after epoch {state['epoch']} of {epochs}")
-
-    if not resume and hasattr(model, "init_from_data"):
-        # a model that sets part of itself from the data before training (fastnet's whitening
-        # stem): clean, normalised training images, the same on every rank
-        x, _ = next(iter(data.eval_batches("train", INIT_IMAGES, channels_last)))
-        model.init_from_data(x)
-
-    began, stopped_early = time.time(), False
-    epoch_times: list[float] = []
-    for epoch in range(start, epochs + 1):
-        t0 = time.time()
-        lr = optimizer.param_groups[0]["lr"]
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", leave=False, unit="batch",
-                   disable=not (progress and sys.stderr.isatty()), file=sys.stderr)
-        for step, (x, y) in enumerate(data.train_batches(bs, generator, channels_last)):
-            if world.distributed:
-                if len(y) < world.size:  # a last scrap too small to share: every rank skips it alike
-                    continue
-                part = shard(len(y), world)
-                x, y = x[part], y[part]
-            if train_cfg["mixup"]:
-                x, y2, lam = mix(x, y, train_cfg["mixup"], generator)
-            with autocast(device, train_cfg["precision"]):
-                logits = net(x)
-                loss = criterion(logits, y)
-                if train_cfg["mixup"]:  # the blend of the two images' losses, weighted as the images were
-                    loss = lam * loss + (1 - lam) * criterion(logits, y2)
-                    y = y if lam >= 0.5 else y2  # train accuracy counts the dominant image's class
-            optimizer.zero_grad(set_to_none=True)
-            (loss if penalty is None else loss + penalty()).backward()
-            if train_cfg["grad_clip"]:
-                nn.utils.clip_grad_norm_(model.parameters(), train_cfg["grad_clip"])
-            optimizer.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            if scheduler is not None and interval == "step":
-                scheduler.step()
-            # accumulate on the device: a .item() per batch would stall a GPU every step
-            loss_sum += loss.detach() * len(y)
-            if classify:
-                correct += (logits.argmax(1) == y).sum()
-            seen += len(y)
-            bar.update()
-            if step % 50 == 0 and not bar.disable:
-                bar.set_postfix(loss=f"{loss.item():.4f}",
-                                **({"acc": f"{100 * correct.item() / seen:.2f}%"} if classify else {}))
-        bar.close()
-
-        loss_sum, correct = sum_over_ranks(loss_sum, correct, world=world)
-        sync_buffers(model, world)  # every rank evaluates rank 0's BatchNorm statistics
-        val = evaluate(judged, data, "val", train_cfg["eval_batch_size"], channels_last,
-                       None if classify else criterion, world, train_cfg["precision"])
-        score = val["accuracy"] if monitor == "val_accuracy" else val["loss"]
-        if scheduler is not None and interval == "epoch":
-            scheduler.step(score)
-        seconds = time.time() - t0
-        epoch_times.append(seconds)
-        n = data.size("train")
-        history.append({"epoch": epoch, "train_loss": loss_sum.item() / n,
-                        "train_accuracy": correct.item() / n if classify else None,
-                        "val_loss": val["loss"], "val_accuracy": val["accuracy"], "lr": lr, "seconds": seconds})
-
-        if is_better(score, best_value, monitor):
-            best_value, best_epoch, bad_epochs = score, epoch, 0
-            if world.main:
-                save_weights(paths.weights, judged)
-        else:
-            bad_epochs += 1
-        if train_cfg["early_stop"] and bad_epochs >= train_cfg["early_stop"]:
-            stopped_early = True
-        if train_cfg["max_minutes"] and agree(time.time() - began > 60 * train_cfg["max_minutes"], world):
-            stopped_early = True
-        finished = stopped_early or epoch == epochs
-
-        if world.main:  # one writer: the other processes hold the same weights
-            save_training_state(paths.checkpoint, epoch=epoch, finished=finished, model=model, optimizer=optimizer,
-                                scheduler=scheduler, generator=generator, history=history, best_value=best_value,
-                                best_epoch=best_epoch, bad_epochs=bad_epochs,
-                                **({} if ema is None else {"ema": ema.state_dict()}))
-            write_csv(paths.history, history, HISTORY_FIELDS)
-
-        left = (epochs - epoch) * sum(epoch_times) / len(epoch_times)
-        row = history[-1]
-        scores = (f"train loss {row['train_loss']:.4f} acc {100 * row['train_accuracy']:.2f}%  "
-                  f"val loss {row['val_loss']:.4f} acc {100 * row['val_accuracy']:.2f}%" if classify else
-                  f"train loss {row['train_loss']:.5f}  val loss {row['val_loss']:.5f}")
-        log(f"epoch {epoch:>3}/{epochs}  {scores}  lr {lr:.2e}  "
-            f"{seconds:.1f}s" + (f"  ~{format_duration(left)} left" if epoch < epochs and not finished else "")
-            + ("  *" if best_epoch == epoch else ""))
-        if stopped_early:
-            log(f"stopping early: no {monitor} improvement for {bad_epochs} epochs"
-                if bad_epochs >= (train_cfg["early_stop"] or math.inf) else "stopping: time budget reached")
-            break
-    return FitResult(history, best_epoch, stopped_early, time.time() - began)
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    m, s = divmod(seconds, 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m"
+    """Train `model` on `data` with cfg's train, optim and schedule settings (train/driver.py);
+    return with the weights of the best validation epoch in `model`.  The default objective is
+    classification; a regression task passes its `criterion` (e.g. nn.MSELoss())."""
+    objective = Supervised(model, data, cfg.train, criterion, world)
+    return run_epochs(model, objective, cfg.train, cfg.optim, cfg.schedule, paths, params=params, penalty=penalty,
+                      resume=resume, log=log, progress=progress, world=world)

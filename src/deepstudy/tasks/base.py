@@ -1,0 +1,192 @@
+"""The Task interface: what a kind of study (classification, a language model, a forecast, ...)
+provides.  Everything else — the run directory, config.json, the epoch driver, checkpoints,
+resume, the test-once rule, metrics.json, who writes under torchrun, the CLI — is written once
+(tasks/runner.py, train/driver.py, cli.py, api.py) and reaches every kind of study.
+
+A new kind of study is one file:
+
+    from deepstudy.tasks import Built, Task, register_task
+
+    @register_task
+    class Echo(Task):
+        name = "echo"
+        def build(self, ctx): ...            # data and model from ctx.cfg
+        def fit(self, ctx, built): ...       # train.driver.run_epochs with its own step
+        def score(self, ctx, built, result): ...   # {"val": {...}, "test": {...}}, the test set once
+        def headline(self, recipe, metrics): ...
+        def load_model(self, run, device): ...
+        def evaluate(self, run, split, data_root, device, log): ...
+
+and a recipe whose `task` is "echo".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import config
+from ..errors import UserError
+from ..registry import Registry
+from ..rundir import RunDir
+
+NEEDS = {"predict": "a classifier or a regression", "generate": "a language model (e.g. deepstudy run shakespeare-char-lstm)",
+         "forecast": "a forecasting run (e.g. deepstudy run airline-lstm)"}
+
+TASKS: Registry["Task"] = Registry("task", __package__, hint="a recipe's `task` names one of them")
+
+
+def register_task(cls: type["Task"]) -> type["Task"]:
+    """Class decorator: make a Task subclass available under its `name`."""
+    if not cls.name:
+        raise TypeError(f"{cls.__name__} needs a `name`")
+    TASKS.add(cls.name, cls())
+    return cls
+
+
+def get_task(name: str) -> "Task":
+    """The task called `name` (the built-in ones, a module of this package each, are imported on
+    the first look-up)."""
+    return TASKS.get(name)
+
+
+@dataclass
+class RunContext:
+    recipe: Any  # recipes.Recipe
+    tier: str
+    cfg: config.RunConfig
+    run: RunDir
+    data_root: Path
+    device: Any  # torch.device
+    resume: bool = False
+    log: Callable[[str], None] = print
+    progress: bool = True
+    show_summary: bool = False
+    meta: dict = field(default_factory=dict)  # command line, start time, threads: copied into config.json
+    world: Any = None  # train.distributed.World: this process's rank among how many
+
+    @property
+    def task(self) -> "Task":
+        return get_task(self.recipe.task)
+
+
+@dataclass
+class Built:
+    """What a task's `build` hands to the runner: the data and the model, and what the run
+    directory records about them."""
+
+    data: Any
+    model: Any
+    summary: str  # the model's layer table: summary.txt
+    intro: str  # the log line before training: sizes, source, parameters
+    record: dict = field(default_factory=dict)  # config.json entries ("data", "model", ...) beside the settings
+    files: dict[Path, Any] = field(default_factory=dict)  # JSON files written once with config.json (vocab.json)
+    outputs: dict = field(default_factory=dict)  # what `score` leaves for `write_plots` (test logits, ...)
+
+
+class Task:
+    """A kind of study.  Subclasses set `name` and implement the methods that raise
+    NotImplementedError; the others have defaults that suit most."""
+
+    name: str = ""
+    distributed: bool = True  # may run under torchrun (each process its shard, process 0 writes)
+    resumable: bool = True  # keeps a checkpoint that --resume continues from
+    verbs: tuple[str, ...] = ("predict",)  # what a finished run offers beyond eval: predict, generate, forecast
+    auto_threads: int = 0  # CPU threads when train.threads is 0 (auto): 0 = the cores other work leaves free
+
+    # ---- configuration: resolved and checked before any data or weights are touched
+    def option_lookups(self):
+        """Where the `data.*` and `model.*` options come from: the PyTorch registries."""
+        from ..data import dataset_options
+        from ..models import model_options
+        return dataset_options, model_options
+
+    def check(self, cfg: config.RunConfig) -> None:
+        """Refuse settings that this kind of study cannot use (ConfigError), before any work."""
+
+    def preflight(self, cfg: config.RunConfig) -> None:
+        """Before a run's data is read or its directory made: refuse what is sure to fail later
+        (a weights file that is not there)."""
+
+    # ---- training: the runner calls build, fit, score, write_plots, headline in this order
+    def build(self, ctx: RunContext) -> Built:
+        raise NotImplementedError
+
+    def fit(self, ctx: RunContext, built: Built):
+        """Train built.model (train/driver.py) and return its FitResult, the model left holding
+        the weights chosen on validation."""
+        raise NotImplementedError
+
+    def score(self, ctx: RunContext, built: Built, result) -> dict:
+        """metrics.json's task-specific part: {"val": {...}, "test": {...}, ...}.  The only
+        place the test split is evaluated, once."""
+        raise NotImplementedError
+
+    def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
+        """plots/: curves and whatever this kind of study shows (may add to metrics)."""
+        from ..report.writers import write_curves
+        write_curves(ctx.run, result.history)
+
+    def headline(self, recipe, metrics: dict) -> str:
+        raise NotImplementedError
+
+    # ---- a finished run
+    def load_model(self, run: RunDir, device="cpu"):
+        """(model in eval mode with the weights chosen on validation, the saved config.json)."""
+        raise NotImplementedError
+
+    def evaluate(self, run: RunDir, split: str, data_root, device, log=print) -> dict:
+        raise NotImplementedError
+
+    def format_evaluation(self, recipe: str, out: dict) -> str:
+        """`deepstudy eval`'s line: accuracy and loss, or whatever `evaluate` returned."""
+        numbers = [f"accuracy {100 * out['accuracy']:.2f}%"] if "accuracy" in out else []
+        numbers += [f"{k} {out[k]:.4f}" for k in ("loss", "rmse", "mae") if k in out]
+        return f"{recipe} {out['split']}: {'  '.join(numbers)}  ({out['count']:,} {out['unit']})"
+
+    def predict(self, run: RunDir, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
+        raise self.not_offered("predict", run)
+
+    def format_prediction(self, item: dict) -> str:
+        """One line of `deepstudy predict`: the top classes of an input, or a predicted number."""
+        if "top" in item:
+            ranked = "  ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in item["top"])
+            return f"{item['file']}: {ranked}" if "file" in item else f"{item['text']}  ->  {ranked}"
+        return f"{item['file']}: {item['value']:.4f} {item.get('unit', '')}".rstrip()
+
+    def generate(self, run: RunDir, prompt: str, length: int, temperature: float, top_k: int = 0, seed: int = 0,
+                 device="cpu") -> str:
+        raise self.not_offered("generate", run)
+
+    def forecast(self, run: RunDir, steps: int, data_root, device="cpu", log=lambda m: None) -> dict:
+        raise self.not_offered("forecast", run)
+
+    def not_offered(self, verb: str, run: RunDir) -> UserError:
+        offered = " or ".join(f"`deepstudy {v} {run.path} ...`" for v in self.verbs)
+        return UserError(f"{run.path} holds a {self.name} run; {verb} needs {NEEDS.get(verb, 'another kind of run')}"
+                         + (f"; this one offers {offered}" if offered else ""))
+
+
+def resolve(recipe, tier: str, overrides: dict[str, Any] | None = None) -> config.RunConfig:
+    """The recipe at `tier` with the user's dotted overrides, typed and checked (by the
+    dataclasses and by the recipe's task) — before any data or weights are touched."""
+    task = get_task(recipe.task)
+    dataset_options, model_options = task.option_lookups()
+    raw = recipe.raw_config(tier)
+    overrides = dict(overrides or {})
+    # Switching to another model or dataset drops the recipe's options for the old one; options
+    # the user sets for the new one are still checked.
+    for section in ("data", "model"):
+        new = overrides.pop(f"{section}.name", None)
+        if new is not None and new != raw[section]["name"]:
+            raw[section] = {"name": new}
+    cfg = config.resolve(config.merge(raw, overrides), dataset_options, model_options)
+    task.check(cfg)
+    return cfg
+
+
+def saved_config(task: "Task", saved: dict) -> config.RunConfig:
+    """A finished run's settings (its config.json's "config"), typed again."""
+    dataset_options, model_options = task.option_lookups()
+    return config.resolve(saved["config"], dataset_options, model_options)
