@@ -33,6 +33,8 @@ def test_two_gloo_processes_match_a_single_process(tmp_path):
     assert two["processes"] == 2 and config["processes"] == 2 and config["command"][0] == "torchrun"
     # each process saw half of every batch; the averaged gradients are the whole batch's, so the
     # run follows the single-process one up to float rounding (LeNet-5 has no BatchNorm)
+    print(f"lenet5-mnist: test accuracy one process {one.metrics['test']['accuracy']:.4f}, "
+          f"two processes {two['test']['accuracy']:.4f}")  # shown with pytest -s
     assert abs(two["test"]["accuracy"] - one.metrics["test"]["accuracy"]) <= 0.01
     assert abs(two["val"]["loss"] - one.metrics["val"]["loss"]) <= 0.01
     history = (tmp_path / "two" / "history.csv").read_text().splitlines()
@@ -69,6 +71,7 @@ def test_every_kind_of_study_runs_on_two_processes(name, data_root, tmp_path):
     two = json.loads((runs / "two" / "metrics.json").read_text())
     assert two["processes"] == 2
     a, b = one.metrics["test"][key], two["test"][key]
+    print(f"{name}: test {key} one process {a:.4f}, two processes {b:.4f}")  # shown with pytest -s
     assert abs(a - b) <= tolerance * (abs(a) if key == "rmse" else 1), (a, b)
     # process 0 alone wrote: one run directory, nothing half-written, each epoch logged once
     assert [p.name for p in runs.iterdir()] == ["two"]
