@@ -176,7 +176,15 @@ def handmade_root(tmp_path) -> Path:
 
 
 def make_handmade_root(tmp_path: Path) -> Path:
+    from deepstudy.data.root import EMBEDDED
+    from deepstudy.data.series import AIRLINE_FILE
+
     root = tmp_path / "data"
+    # the data the package carries serves only when no data root is named: this root holds its own
+    (root / "MNIST").mkdir(parents=True)
+    (root / "MNIST" / "raw").symlink_to(EMBEDDED / "MNIST" / "raw")
+    (root / AIRLINE_FILE).parent.mkdir(parents=True)
+    (root / AIRLINE_FILE).symlink_to(EMBEDDED / AIRLINE_FILE)
     make_idx_family(root, "FashionMNIST")
     make_cifar_jpeg(root)
     make_trec(root)

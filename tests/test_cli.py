@@ -110,7 +110,7 @@ def test_run_eval_predict(tmp_path, capsys, trained):
 
 
 def mnist_test_digits(n):
-    arrays, _ = load_idx_family("mnist", DataContext(root=EMBEDDED.parent / "nowhere"))
+    arrays, _ = load_idx_family("mnist", DataContext(root=EMBEDDED))  # the copy inside the package
     return arrays["t10k-images-idx3-ubyte"][:n], arrays["t10k-labels-idx1-ubyte"][:n]
 
 
@@ -177,6 +177,7 @@ def test_bad_option_and_missing_argument(capsys):
 
 
 def test_missing_data(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
     line = fails_cleanly(capsys, ["run", "fashion-cnn", "--tier", "smoke", "--data-dir", str(tmp_path / "empty"),
                                   "--out", str(tmp_path / "r")], "FashionMNIST not found", "train-images-idx3-ubyte.gz")
     assert str(tmp_path / "empty") in line

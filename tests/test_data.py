@@ -33,8 +33,8 @@ def test_embedded_mnist_is_the_canonical_download():
         assert hashlib.md5((EMBEDDED / "MNIST" / "raw" / name).read_bytes()).hexdigest() == md5
 
 
-def test_mnist_from_the_package_when_the_root_is_empty(tmp_path):
-    data = load_dataset("mnist", ctx(tmp_path), val_fraction=0.1)
+def test_mnist_from_the_package_when_no_data_root_is_named(tmp_path):
+    data = load_dataset("mnist", ctx(data_root(None)), val_fraction=0.1)  # the per-user cache, empty
     assert (len(data.train), len(data.val), len(data.test)) == (54_000, 6_000, 10_000)
     assert data.in_shape == (1, 28, 28) and data.train.images.dtype == torch.uint8
     assert data.classes == [str(i) for i in range(10)]
@@ -43,6 +43,14 @@ def test_mnist_from_the_package_when_the_root_is_empty(tmp_path):
     assert data.normalize.mean[0] == pytest.approx(0.1307, abs=2e-3)
     assert data.normalize.std[0] == pytest.approx(0.3081, abs=2e-3)
     assert data.test.class_counts(10) == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_a_named_root_without_mnist_is_an_error_not_the_package_copy(tmp_path):
+    """A typo in a data path must never be quietly replaced by other data."""
+    with pytest.raises(DataError, match="only when no data root is named"):
+        load_dataset("mnist", ctx(tmp_path), val_fraction=0.1)
+    with pytest.raises(DataError, match="no such folder"):
+        data_root(tmp_path / "typo")
 
 
 def test_data_root_takes_precedence_and_uncompressed_files_work(tmp_path):
@@ -55,6 +63,9 @@ def test_data_root_takes_precedence_and_uncompressed_files_work(tmp_path):
 def test_data_root_resolution(monkeypatch, tmp_path):
     assert data_root(tmp_path) == tmp_path
     monkeypatch.setenv("DEEPSTUDY_DATA", str(tmp_path / "env"))
+    with pytest.raises(DataError, match="DEEPSTUDY_DATA .*no such folder"):
+        data_root(None)
+    (tmp_path / "env").mkdir()
     assert data_root(None) == tmp_path / "env"
     monkeypatch.delenv("DEEPSTUDY_DATA")
     monkeypatch.setenv("DEEPSTUDY_CACHE", str(tmp_path / "cache"))

@@ -15,6 +15,7 @@ from PIL import Image
 
 from deepstudy import api
 from deepstudy.cli import main
+from deepstudy.data.root import EMBEDDED
 from deepstudy.scratch import GELU, MSE, SGD, Adam, Linear, ReLU, Sequential, Sigmoid, SoftmaxCrossEntropy, Tanh
 from deepstudy.scratch import gradcheck, special
 from deepstudy.scratch.data import PixelScaler, Source, load_dataset
@@ -38,14 +39,15 @@ def rng(seed=0):
 
 # ------------------------------------------------------------------ torch-free
 
-def test_importing_and_training_never_imports_torch(tmp_path):
-    code = f"""
+def test_importing_and_training_never_imports_torch():
+    code = """
 import sys
 import numpy as np
 import deepstudy.scratch
 from deepstudy.scratch import data, models, train, gradcheck, optim
 from pathlib import Path
-d = data.load_dataset("mnist", data.Source(Path({str(tmp_path)!r}), 0, lambda m: None), limit=300)
+embedded = Path(deepstudy.scratch.__file__).parents[1] / "data" / "embedded"  # the MNIST in the package
+d = data.load_dataset("mnist", data.Source(embedded, 0, lambda m: None), limit=300)
 m = models.create_model("mlp", d.in_features, 10, np.random.default_rng(0), hidden=(16,))
 train.fit(m, train.loss_for(d), optim.SGD(0.1), d, epochs=1, batch_size=50, rng=np.random.default_rng(0),
           log=lambda m: None)
@@ -326,7 +328,7 @@ def test_toy_decision_boundary_and_predict(tmp_path, capsys):
 
 
 def write_digits(folder, n=20):
-    arrays = load_dataset("mnist", Source(folder / "nowhere", 0), limit=4 * n)
+    arrays = load_dataset("mnist", Source(EMBEDDED, 0), limit=4 * n)  # the MNIST inside the package
     files = []
     for i, (img, label) in enumerate(zip(arrays.test.x[:n], arrays.test.y[:n])):
         path = folder / f"{i}.png"

@@ -30,7 +30,7 @@ def quiet(msg):
 
 
 def ctx(root=None):
-    return DataContext(root=root or EMBEDDED.parent, log=quiet)
+    return DataContext(root=root or EMBEDDED, log=quiet)  # by default, the copies inside the package
 
 
 def write_csv(path, values, header="Month,Sales"):

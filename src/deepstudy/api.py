@@ -24,6 +24,7 @@ from .rundir import RunDir
 from .tasks import RunContext, get_task, resolve, runner, saved_config
 from .train import distributed
 from .train import loop as train_loop  # a module reference: tests stand in for native_bf16 there
+from .train.checkpoint import load_checkpoint
 from .train.loop import pick_device, resolve_precision
 from .data.root import data_root as find_data_root
 
@@ -155,9 +156,11 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
         bad = [k for k in changed if k not in RESUMABLE_CHANGES]
         if bad:
             raise ConfigError(f"cannot change {', '.join(bad)} when resuming; a resumed run keeps its settings")
+        load_checkpoint(RunDir(out).checkpoint)  # a damaged one is refused before any data is read
     else:
         cfg = resolve(r, tier, overrides)
     task.preflight(cfg)
+    root = find_data_root(data_dir)  # a named root that does not exist is refused here
     if processes > cfg.train.batch_size:
         raise ConfigError(f"train.batch_size={cfg.train.batch_size} cannot be shared among {processes} processes: "
                           f"each needs at least one example of every batch")
@@ -174,6 +177,8 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
     n_threads, threads_note = _settle_threads(cfg.train.threads, dev, saved, task.auto_threads)
     if resume:
         run_dir = RunDir(out)
+        if world.main:
+            run_dir.remove_partial_writes()
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = out if out is not None else Path("runs") / f"{r.name}-{stamp}"
@@ -189,7 +194,7 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
             f"{saved['config']['train']['precision']})")
         saved["config"]["train"]["precision"] = cfg.train.precision
         write_json(run_dir.config, saved)
-    ctx = RunContext(recipe=r, tier=tier, cfg=cfg, run=run_dir, data_root=find_data_root(data_dir), device=dev,
+    ctx = RunContext(recipe=r, tier=tier, cfg=cfg, run=run_dir, data_root=root, device=dev,
                      resume=resume, log=log, progress=progress, show_summary=show_summary,
                      meta={"command": command or sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                            "threads": n_threads},
@@ -198,6 +203,10 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
     torch.set_num_threads(n_threads)
     try:
         metrics = runner.train(ctx)
+    except BaseException:
+        if not resume and world.main:  # a failed new run leaves no half-made folder behind
+            run_dir.discard_unfinished()
+        raise
     finally:
         torch.set_num_threads(threads_before)  # a notebook's later work keeps its own setting
         distributed.finish(world)

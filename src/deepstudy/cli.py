@@ -22,7 +22,7 @@ import os
 import sys
 
 from . import __version__
-from .errors import UserError
+from .errors import UserError, shown
 
 DEFAULT_RECIPE = "lenet5-mnist"
 
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 "generate": cmd_generate, "forecast": cmd_forecast, "gradcheck": cmd_gradcheck}[args.command](args)
     except UserError as e:
         if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from process 0, not one per process
-            print(f"deepstudy: error: {e}", file=sys.stderr)
+            print(f"deepstudy: error: {shown(str(e))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `deepstudy list | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -205,10 +205,22 @@ def cmd_eval(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    if args.top < 1:
+        raise UserError(f"--top must be at least 1, got {args.top}")
     run, _, task = _finished_run(args.run_dir)
-    for item in task.predict(run, args.files, _device(args.device), top=args.top):
-        print(json.dumps(item) if args.json else task.format_prediction(item))
-    return 0
+    items = task.predict(run, args.files, _device(args.device), top=args.top)
+    for item in items:
+        if args.json:
+            print(json.dumps(item))
+        elif "error" not in item:
+            print(task.format_prediction(item))
+        else:  # each input that could not be read, on its own line; the others are predicted
+            print(f"deepstudy: error: {task.format_prediction(item)}", file=sys.stderr)
+    failed = sum("error" in item for item in items)
+    if failed and args.json:
+        print(f"deepstudy: error: {failed} of {len(items)} inputs could not be read (the objects with an \"error\")",
+              file=sys.stderr)
+    return 2 if failed else 0
 
 
 def cmd_generate(args) -> int:
@@ -223,7 +235,8 @@ def cmd_forecast(args) -> int:
     out = task.forecast(run, args.steps, run.data_root(args.data_dir), _device(args.device),
                         log=lambda m: print(m, file=sys.stderr))
     for row in out["forecast"]:
-        print(json.dumps(row) if args.json else f"{row['time']}  {row['forecast']:.4g}")
+        value = "not a number (overflow)" if row["forecast"] is None else f"{row['forecast']:.{out['decimals']}f}"
+        print(json.dumps(row) if args.json else f"{row['time']}  {value}")
     if not args.json:
         print(f"{len(out['forecast'])}-step forecast ({out['unit'] or 'series units'}); plot: {out['plot']}, "
               f"numbers: {out['csv']}")
@@ -232,6 +245,8 @@ def cmd_forecast(args) -> int:
 
 def cmd_gradcheck(args) -> int:
     from .scratch.gradcheck import STEP, TOLERANCE, check_all, format_checks
+    if args.seed < 0:
+        raise UserError(f"--seed must be 0 or more, got {args.seed}")
     checks = check_all(args.seed)
     print(f"Backward passes of deepstudy.scratch against central finite differences (float64, h = {STEP:g}).\n"
           f"relative error = |analytic - numerical| / (|analytic| + |numerical|); ok below {TOLERANCE:g}\n")

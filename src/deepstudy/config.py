@@ -16,10 +16,11 @@ import re
 import dataclasses
 import difflib
 import inspect
+import math
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
 from .errors import ConfigError
 
@@ -38,7 +39,7 @@ class OptimConfig:
     betas: tuple[float, ...] = (0.9, 0.999)  # Adam and AdamW only
 
     def __post_init__(self):
-        _at_least("optim.lr", self.lr, 0)
+        _at_least("optim.lr", self.lr, 0)  # 0 is allowed: a frozen model, as some tests use
         _within("optim.momentum", self.momentum, 0, 1)
         _at_least("optim.weight_decay", self.weight_decay, 0)
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
@@ -116,9 +117,10 @@ class TrainConfig:
         _at_least("train.grad_clip", self.grad_clip, 0)
         _at_least("train.early_stop", self.early_stop, 0)
         _at_least("train.max_minutes", self.max_minutes, 0)
-        if self.threads < 0:
-            raise ConfigError(f"train.threads must be 0 (auto: the cores other work leaves free) or a positive "
-                              f"count, got {self.threads}")
+        if not 0 <= self.threads <= MAX_THREADS:
+            raise ConfigError(f"train.threads must be 0 (auto: the cores other work leaves free) or a count up "
+                              f"to {MAX_THREADS}, got {self.threads}")
+        _within("train.seed", self.seed, 0, 2**32 - 1)  # NumPy's seeds are 32-bit
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise ConfigError(f"train.device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
 
@@ -161,21 +163,31 @@ def _show(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _finite(key: str, value) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {_show(value)}")
+
+
 def _at_least(key: str, value, low) -> None:
+    _finite(key, value)
     if value < low:
         raise ConfigError(f"{key} must be at least {low}, got {_show(value)}")
 
 
 def _above(key: str, value, low) -> None:
+    _finite(key, value)
     if value <= low:
         raise ConfigError(f"{key} must be above {low}, got {_show(value)}")
 
 
 def _within(key: str, value, low, high, low_open: bool = False, high_open: bool = False) -> None:
+    _finite(key, value)
     if (value <= low if low_open else value < low) or (value >= high if high_open else value > high):
         raise ConfigError(f"{key} must be in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}, "
                           f"got {_show(value)}")
 
+
+MAX_THREADS = 1024  # far above any CPU's cores: more is a typo that would start that many threads
 
 FIXED_SECTIONS = {"optim": OptimConfig, "schedule": ScheduleConfig, "train": TrainConfig}
 OPTIONAL_CLASSES = {"transfer": TransferConfig}
@@ -193,9 +205,30 @@ def dataclass_options(cls) -> dict[str, Option]:
     return {f.name: Option(f.name, hints[f.name], f.default) for f in dataclasses.fields(cls)}
 
 
+@dataclass(frozen=True)
+class Range:
+    """A bound on a builder option's value, checked when the configuration is resolved (before
+    any data is read): `val_fraction: Annotated[float, Range(0, 1, high_open=True)]`."""
+    low: float
+    high: float = math.inf
+    high_open: bool = False
+
+    def __str__(self) -> str:
+        return f"at least {self.low:g}" if self.high == math.inf else \
+            f"in [{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
+    def holds(self, value) -> bool:
+        return math.isfinite(value) and self.low <= value and (value < self.high if self.high_open else value <= self.high)
+
+
+Fraction = Annotated[float, Range(0, 1, high_open=True)]  # a share of a split: 0 <= x < 1
+Share = Annotated[float, Range(0, 1)]  # a share that may be all: 0 <= x <= 1
+Count = Annotated[int, Range(0)]  # 0 or more
+
+
 def builder_options(fn: Callable) -> dict[str, Option]:
     """The user-settable options of a registered builder: its keyword-only parameters."""
-    hints = typing.get_type_hints(fn)
+    hints = typing.get_type_hints(fn, include_extras=True)
     opts = {}
     for p in inspect.signature(fn).parameters.values():
         if p.kind is inspect.Parameter.KEYWORD_ONLY:
@@ -209,6 +242,9 @@ def builder_options(fn: Callable) -> dict[str, Option]:
 
 def describe(tp) -> str:
     origin = typing.get_origin(tp)
+    if origin is Annotated:
+        base, *extras = typing.get_args(tp)
+        return " ".join([describe(base), *(str(e) for e in extras if isinstance(e, Range))])
     if origin is Literal:
         return "one of " + ", ".join(map(str, typing.get_args(tp)))
     if _is_optional(tp):
@@ -237,6 +273,12 @@ def coerce(key: str, value: Any, tp) -> Any:
 
 
 def _coerce(value, tp):
+    if typing.get_origin(tp) is Annotated:
+        base, *extras = typing.get_args(tp)
+        value = _coerce(value, base)
+        if not all(e.holds(value) for e in extras if isinstance(e, Range)):
+            raise ValueError
+        return value
     if _is_optional(tp):
         if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
             return None

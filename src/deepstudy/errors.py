@@ -16,3 +16,9 @@ class DataError(UserError):
 
 class RunDirError(UserError):
     """A folder that is not a (complete) run directory, or a damaged checkpoint."""
+
+
+def shown(text: str) -> str:
+    """Text as it can be printed: bytes that were not UTF-8 (Python keeps them in file names and
+    command-line arguments as lone surrogates) shown as \\x escapes instead of breaking the output."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -50,9 +50,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
     try:
         yield tmp
+        # mkstemp makes 0600 files, and some writers (safetensors) make their own file anew: give
+        # the finished file the usual permissions, after whoever wrote it
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with open(tmp, "rb+") as f:  # whatever library wrote it, make sure it is on disk
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -83,6 +85,18 @@ def write_csv(path, rows: Iterable[dict], fieldnames: list[str] | None = None) -
     writer.writeheader()
     writer.writerows(rows)
     write_text(path, buf.getvalue())
+
+
+def torch_load_safely(path, map_location="cpu") -> Any:
+    """torch.load(weights_only=True): tensors and plain containers only, so opening a file never
+    runs code.  Torch's warnings about what it is refusing (a plain pickle's protocol) are kept
+    quiet: the caller turns the refusal into one line for the user."""
+    import warnings
+
+    import torch
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location=map_location, weights_only=True)
 
 
 def read_json(path) -> Any:

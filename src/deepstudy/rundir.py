@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import sys
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from .errors import RunDirError
 class RunDir:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self.created = False  # for_new_run made the folder
 
     config = property(lambda self: self.path / "config.json")
     history = property(lambda self: self.path / "history.csv")
@@ -48,8 +50,27 @@ class RunDir:
         if run.path.is_dir() and any(run.path.iterdir()):
             what = "a run (add --resume to continue it)" if run.config.exists() else "files"
             raise RunDirError(f"{run.path} already holds {what}; choose another --out")
+        run.created = not run.path.exists()
         run.path.mkdir(parents=True, exist_ok=True)
         return run
+
+    def remove_partial_writes(self) -> None:
+        """Temporary files of writes a kill interrupted (io.atomic_path's `.NAME.*.tmp`): the
+        files they were to replace are intact, so these are only clutter."""
+        for tmp in [*self.path.glob(".*.tmp"), *self.plots.glob(".*.tmp")]:
+            tmp.unlink(missing_ok=True)
+
+    def discard_unfinished(self) -> None:
+        """After a new run failed before its first checkpoint: remove what it wrote (there is
+        nothing to resume), and the folder too if the run made it.  A run with a checkpoint is
+        kept for --resume."""
+        if self.checkpoint.exists() or not self.path.is_dir():
+            return
+        if self.created:
+            shutil.rmtree(self.path, ignore_errors=True)
+        else:  # the user's own empty folder: leave it as it was, empty
+            for child in self.path.iterdir():
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
 
     @classmethod
     def for_resume(cls, path: str | os.PathLike) -> "RunDir":

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..config import Count
 from ..errors import ConfigError
 from . import ClassificationData, DataContext, register_dataset
 from .folders import seed_augment
@@ -61,7 +62,7 @@ def _pick(ds: ImageTensors, counts: tuple[int, ...], seed: int) -> list[ImageTen
 
 @register_dataset("cifar10_cats_dogs")
 def cifar10_cats_dogs(ctx: DataContext, *, variant: Literal["canonical", "jpeg"] = "canonical",
-                      train_per_class: int = 1000, val_per_class: int = 500, size: int = 150, limit: int = 0,
+                      train_per_class: int = 1000, val_per_class: int = 500, size: int = 150, limit: Count = 0,
                       rotation: float = 0.0, shift: float = 0.0, shear: float = 0.0, zoom: float = 0.0,
                       flip: bool = False) -> ClassificationData:
     """Cats vs dogs from CIFAR-10 (see data/catsdogs.py).  variant: canonical or jpeg (as for

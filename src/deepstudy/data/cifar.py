@@ -37,6 +37,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from ..config import Count, Fraction
 from ..errors import ConfigError, DataError
 from ..io import atomic_path
 from . import ClassificationData, DataContext, register_dataset
@@ -352,8 +353,8 @@ def make_augment(crop: int, flip: bool, cutout: int, normalize: Normalize, pad: 
 
 
 @register_dataset("cifar10")
-def cifar10(ctx: DataContext, *, variant: Literal["canonical", "jpeg"] = "canonical", val_fraction: float = 0.1,
-            classes: tuple[str, ...] = (), limit: int = 0, crop: int = 4, flip: bool = True,
+def cifar10(ctx: DataContext, *, variant: Literal["canonical", "jpeg"] = "canonical", val_fraction: Fraction = 0.1,
+            classes: tuple[str, ...] = (), limit: Count = 0, crop: int = 4, flip: bool = True,
             cutout: int = 0, pad: Literal["zeros", "reflect"] = "zeros") -> ClassificationData:
     """CIFAR-10.  variant: canonical (torchvision's python layout) or jpeg (the JPEG copy, decoded
     once and cached); val_fraction: share of the training images held out for validation (0.1:

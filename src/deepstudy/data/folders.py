@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..config import Count, Fraction, Share
 from ..errors import ConfigError, DataError, UserError
 from ..io import atomic_path
 from . import ClassificationData, DataContext, register_dataset
@@ -478,9 +479,9 @@ def _resolve(ctx: DataContext, value: str, option: str) -> Path:
 # ------------------------------------------------------------------ the registered datasets
 
 @register_dataset("image_folder")
-def image_folder(ctx: DataContext, *, path: str = "", size: int = 150, val_fraction: float = 0.1,
-                 test_fraction: float = 0.1, max_bad: float = 0.05, memory_mb: int = 2048, workers: int = 0,
-                 limit: int = 0, rotation: float = 0.0, shift: float = 0.0, shear: float = 0.0, zoom: float = 0.0,
+def image_folder(ctx: DataContext, *, path: str = "", size: int = 150, val_fraction: Fraction = 0.1,
+                 test_fraction: Fraction = 0.1, max_bad: Share = 0.05, memory_mb: int = 2048, workers: int = 0,
+                 limit: Count = 0, rotation: float = 0.0, shift: float = 0.0, shear: float = 0.0, zoom: float = 0.0,
                  flip: bool = False) -> ClassificationData:
     """A folder of images, one subfolder per class (see data/folders.py).  size: side the images
     are resized to; val_fraction, test_fraction: shares carved when the folder has no val/test
@@ -500,8 +501,8 @@ def image_folder(ctx: DataContext, *, path: str = "", size: int = 150, val_fract
 @register_dataset("image_csv")
 def image_csv(ctx: DataContext, *, csv: str = "", path_column: str = "path", label_column: str = "label",
               group_column: str = "", split_column: str = "", image_root: str = "", size: int = 150,
-              val_fraction: float = 0.1, test_fraction: float = 0.1, max_bad: float = 0.05, memory_mb: int = 2048,
-              workers: int = 0, limit: int = 0, rotation: float = 0.0, shift: float = 0.0, shear: float = 0.0,
+              val_fraction: Fraction = 0.1, test_fraction: Fraction = 0.1, max_bad: Share = 0.05, memory_mb: int = 2048,
+              workers: int = 0, limit: Count = 0, rotation: float = 0.0, shift: float = 0.0, shear: float = 0.0,
               zoom: float = 0.0, flip: bool = False) -> ClassificationData:
     """Images listed in a CSV (see data/folders.py).  csv: the file; path_column, label_column:
     its columns for the image path and the class; group_column: images of one group never

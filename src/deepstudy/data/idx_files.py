@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import DataError
 from .idx import IdxError, read_idx
-from .root import EMBEDDED, cache_dir, downloads_allowed, writable
+from .root import EMBEDDED, cache_dir, downloads_allowed, packaged_data_allowed, writable
 
 FAMILIES = {
     # name: (folder, torchvision dataset class, class names)
@@ -102,7 +102,7 @@ def load_idx_family(kind: str, ctx: Where) -> tuple[dict[str, np.ndarray], str]:
     folder, _, _ = FAMILIES[kind]
     md5s = MD5[folder]
     places = [ctx.root / folder / "raw"]
-    if kind == "mnist":
+    if kind == "mnist" and packaged_data_allowed(ctx.root):
         places.append(EMBEDDED / "MNIST" / "raw")
     for raw in places:
         arrays = _read_folder(raw, md5s, folder)
@@ -115,7 +115,9 @@ def load_idx_family(kind: str, ctx: Where) -> tuple[dict[str, np.ndarray], str]:
         f"{folder} not found: expected {', '.join(f + '.gz' for f in FILES)} in "
         f"{' or '.join(str(p) for p in places)}; put the canonical downloads there "
         f"(or point --data-dir / DEEPSTUDY_DATA at a folder holding {folder}/raw/), "
-        f"or connect to the network and torchvision will download them")
+        f"or connect to the network and torchvision will download them"
+        + ("" if kind != "mnist" or packaged_data_allowed(ctx.root) else
+           " (the MNIST inside the package serves only when no data root is named)"))
 
 
 def check_pair(images: np.ndarray, labels: np.ndarray, split_name: str, folder: str) -> None:

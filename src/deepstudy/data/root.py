@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..errors import DataError
+
 
 def cache_dir() -> Path:
     if os.environ.get("DEEPSTUDY_CACHE"):
@@ -26,12 +28,32 @@ def cache_dir() -> Path:
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
     """The data root, as an absolute path: a relative `--data-dir` or $DEEPSTUDY_DATA is read
     against the folder the command was started in, once, so that what a run records in its
-    config.json and what an error names still points at the same place from anywhere else."""
+    config.json and what an error names still points at the same place from anywhere else.
+    A root the user named must exist: a typo is never quietly replaced by other data."""
     if explicit:
-        return _absolute(explicit)
+        return _existing(explicit, "--data-dir")
     if os.environ.get("DEEPSTUDY_DATA"):
-        return _absolute(os.environ["DEEPSTUDY_DATA"])
+        return _existing(os.environ["DEEPSTUDY_DATA"], "DEEPSTUDY_DATA")
+    return default_root()
+
+
+def default_root() -> Path:
+    """The data root when none is named: <cache>/data."""
     return _absolute(cache_dir() / "data")
+
+
+def packaged_data_allowed(root: Path) -> bool:
+    """The copies carried inside the package (MNIST, the airline series) stand in only when the
+    user named no data root: data asked for in a named folder and missing there is an error."""
+    return Path(root) == default_root()
+
+
+def _existing(path: str | os.PathLike, named_by: str) -> Path:
+    root = _absolute(path)
+    if not root.is_dir():
+        raise DataError(f"{named_by} {root}: no such folder (name the folder that holds the datasets, "
+                        f"or leave it out to use the per-user cache and the data inside the package)")
+    return root
 
 
 def _absolute(path: str | os.PathLike) -> Path:

@@ -30,9 +30,10 @@ from typing import Iterator, Literal
 import numpy as np
 import torch
 
+from ..config import Fraction
 from ..errors import ConfigError, DataError
 from . import DataContext, register_dataset
-from .root import EMBEDDED
+from .root import EMBEDDED, packaged_data_allowed
 
 AIRLINE_FILE = Path("airline-passengers") / "airline-passengers.csv"
 MIN_TRAIN_WINDOWS = 8  # fewer and there is nothing to learn from: say so rather than train on it
@@ -314,16 +315,19 @@ def find_airline_csv(csv_option: str, root: Path) -> Path:
         if not path.exists():
             raise DataError(f"data.csv: no such file: {path}")
         return path
-    for place in (Path(root) / AIRLINE_FILE, EMBEDDED / AIRLINE_FILE):
+    places = [Path(root) / AIRLINE_FILE] + ([EMBEDDED / AIRLINE_FILE] if packaged_data_allowed(root) else [])
+    for place in places:
         if place.is_file():
             return place
-    raise DataError(f"airline passengers: {AIRLINE_FILE} not found in the data root {root} (nor inside the package); "
+    inside = " (nor inside the package)" if len(places) > 1 else \
+        " (the copy inside the package serves only when no data root is named)"
+    raise DataError(f"airline passengers: {AIRLINE_FILE} not found in the data root {root}{inside}; "
                     f"put it there or point to any CSV with --set data.csv=PATH data.column=NAME")
 
 
 @register_dataset("airline_passengers")
 def airline_passengers(ctx: DataContext, *, csv: str = "", column: str = "", look_back: int = 1,
-                       test_fraction: float = 0.33, val_steps: int = 12, season: int = 12, log: bool = False,
+                       test_fraction: Fraction = 0.33, val_steps: int = 12, season: int = 12, log: bool = False,
                        difference: tuple[int, ...] = (), seasonal_features: bool = False,
                        scaler: Literal["minmax", "standard", "none"] = "minmax") -> SeriesData:
     """Monthly international airline passengers 1949-1960 (Box & Jenkins), or any CSV: `csv` a
@@ -367,8 +371,8 @@ def best_possible_mse(t: np.ndarray, cycle: int, noise: float, kind: str) -> flo
 
 @register_dataset("sine")
 def sine(ctx: DataContext, *, length: int = 25001, cycle: int = 50, noise: float = 0.4,
-         noise_kind: Literal["phase", "additive"] = "phase", look_back: int = 10, test_fraction: float = 0.25,
-         val_fraction: float = 0.1, seed: int = 0) -> SeriesData:
+         noise_kind: Literal["phase", "additive"] = "phase", look_back: int = 10, test_fraction: Fraction = 0.25,
+         val_fraction: Fraction = 0.1, seed: int = 0) -> SeriesData:
     """A noisy sine wave: `length` steps, `cycle` steps per period, `noise` the noise factor
     (the seed's: 500 cycles of 50 steps, phase noise 0.4).  `val_fraction` of the training
     period, at its end, is held out for model selection."""

@@ -22,6 +22,7 @@ from typing import Iterator
 
 import torch
 
+from ..config import Count, Fraction
 from ..errors import ConfigError, DataError
 from . import DataContext, register_dataset
 from .text import Vocab
@@ -94,8 +95,8 @@ def read_text(path: Path) -> str:
 
 
 @register_dataset("tinyshakespeare")
-def tinyshakespeare(ctx: DataContext, *, val_fraction: float = 0.05, test_fraction: float = 0.05,
-                    window: int = 128, limit: int = 0) -> CharCorpus:
+def tinyshakespeare(ctx: DataContext, *, val_fraction: Fraction = 0.05, test_fraction: Fraction = 0.05,
+                    window: int = 128, limit: Count = 0) -> CharCorpus:
     """Tiny Shakespeare as characters.  val_fraction, test_fraction: the shares after the
     training text (contiguous, in that order); window: characters per truncated-BPTT step;
     limit: read only the first `limit` characters (smoke tests)."""

@@ -20,6 +20,7 @@ from typing import Literal
 
 import torch
 
+from ..config import Count, Fraction
 from ..errors import ConfigError, DataError
 from . import DataContext, register_dataset
 from .text import TextClassificationData, TokenSequences, Vocab, tokenize
@@ -71,9 +72,9 @@ def _canonical_note(folder: Path, log) -> str:
 
 
 @register_dataset("trec")
-def trec(ctx: DataContext, *, labels: Literal["coarse", "fine"] = "coarse", val_fraction: float = 0.1,
+def trec(ctx: DataContext, *, labels: Literal["coarse", "fine"] = "coarse", val_fraction: Fraction = 0.1,
          min_freq: int = 1, lowercase: bool = True, word_dropout: float = 0.0,
-         limit: int = 0) -> TextClassificationData:
+         limit: Count = 0) -> TextClassificationData:
     """TREC questions.  labels: coarse (6 classes) or fine (50, named COARSE:fine);
     val_fraction: share of the training questions held out for validation;
     min_freq: a word seen fewer times in the training split becomes <unk>;

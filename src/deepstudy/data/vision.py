@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..config import Count, Fraction
 from . import ClassificationData, DataContext, register_dataset
 from .augment import random_hflip, random_translate
 from .idx_files import FAMILIES, MD5, load_checked, load_idx_family  # noqa: F401  (re-exported)
@@ -45,7 +46,7 @@ def _build(kind: str, ctx: DataContext, val_fraction: float, limit: int, shift: 
 
 
 @register_dataset("mnist")
-def mnist(ctx: DataContext, *, val_fraction: float = 0.1, limit: int = 0, shift: int = 0,
+def mnist(ctx: DataContext, *, val_fraction: Fraction = 0.1, limit: Count = 0, shift: int = 0,
           flip: bool = False) -> ClassificationData:
     """MNIST digits.  val_fraction: share of the 60k training images held out for validation;
     limit: cap the training images (val and test get a quarter as many; smoke tests);
@@ -55,7 +56,7 @@ def mnist(ctx: DataContext, *, val_fraction: float = 0.1, limit: int = 0, shift:
 
 
 @register_dataset("fashion_mnist")
-def fashion_mnist(ctx: DataContext, *, val_fraction: float = 0.1, limit: int = 0, shift: int = 0,
+def fashion_mnist(ctx: DataContext, *, val_fraction: Fraction = 0.1, limit: Count = 0, shift: int = 0,
                   flip: bool = False) -> ClassificationData:
     """Fashion-MNIST: same options as mnist."""
     return _build("fashion_mnist", ctx, val_fraction, limit, shift, flip)

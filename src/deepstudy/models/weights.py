@@ -26,6 +26,7 @@ import torch
 
 from ..data.root import downloads_allowed
 from ..errors import ConfigError, UserError
+from ..io import torch_load_safely
 from .transfer import TORCHVISION_BASES, TransferNet
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -128,7 +129,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError, ValueError) as e:
             raise WeightsError(f"{path}: not a readable .safetensors file ({e})") from None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch_load_safely(path)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise WeightsError(f"{path}: not a state dict that can be read safely ({first}); save one with "

@@ -22,7 +22,7 @@ from typing import Callable, Iterator, Literal
 
 import numpy as np
 
-from ..config import Option, builder_options
+from ..config import Count, Fraction, Option, builder_options
 from ..errors import ConfigError
 from ..data.idx_files import FAMILIES, load_checked
 
@@ -150,7 +150,7 @@ def three_way(n: int, rng: np.random.Generator, test_fraction: float, val_fracti
 # --------------------------------------------------------------------------- generated data
 
 def celsius(src: Source, *, n: int = 160, noise: float = 0.0, low: float = -40.0, high: float = 100.0,
-            test_fraction: float = 0.2, val_fraction: float = 0.1) -> ArrayData:
+            test_fraction: Fraction = 0.2, val_fraction: Fraction = 0.1) -> ArrayData:
     """Temperatures: n Celsius values drawn uniformly from [low, high], each with its Fahrenheit
     value F = 1.8·C + 32, plus Gaussian noise with standard deviation `noise` (°F)."""
     if n < 10 or not low < high or noise < 0:
@@ -200,7 +200,7 @@ TOY_PROBLEMS = {
 
 
 def toy2d(src: Source, *, problem: Literal["xor", "moons", "spirals"] = "moons", n: int = 1000,
-          noise: float = 0.1, test_fraction: float = 0.2, val_fraction: float = 0.2) -> ArrayData:
+          noise: float = 0.1, test_fraction: Fraction = 0.2, val_fraction: Fraction = 0.2) -> ArrayData:
     """A 2-D, two-class problem a straight line cannot separate: XOR (the sign of x·y in the
     unit square), two interleaved half-moons, or two spirals.  `noise` is the standard deviation
     of Gaussian noise added to each coordinate."""
@@ -242,7 +242,7 @@ def _idx_family(kind: str, src: Source, val_fraction: float, limit: int, standar
                       "preprocess": "digits" if kind == "mnist" else "fit"})
 
 
-def mnist(src: Source, *, val_fraction: float = 0.1, limit: int = 0, standardize: bool = True) -> ArrayData:
+def mnist(src: Source, *, val_fraction: Fraction = 0.1, limit: Count = 0, standardize: bool = True) -> ArrayData:
     """MNIST digits as flat rows of 784 pixels.  val_fraction: share of the 60k training images
     held out for validation; limit: cap the training images (validation and test get a quarter
     as many; smoke tests); standardize: pixels as (x/255 − mean)/std with the training split's
@@ -250,7 +250,7 @@ def mnist(src: Source, *, val_fraction: float = 0.1, limit: int = 0, standardize
     return _idx_family("mnist", src, val_fraction, limit, standardize)
 
 
-def fashion_mnist(src: Source, *, val_fraction: float = 0.1, limit: int = 0, standardize: bool = True) -> ArrayData:
+def fashion_mnist(src: Source, *, val_fraction: Fraction = 0.1, limit: Count = 0, standardize: bool = True) -> ArrayData:
     """Fashion-MNIST: same options as mnist."""
     return _idx_family("fashion_mnist", src, val_fraction, limit, standardize)
 

@@ -2,4 +2,8 @@
 sine, transfer, scratch): a Task subclass registered under the name a recipe's `task` gives.
 tasks/base.py says what a Task provides; tasks/runner.py runs any of them."""
 
-from .base import TASKS, Built, RunContext, Task, get_task, register_task, resolve, saved_config  # noqa: F401
+from .base import (TASKS, Built, RunContext, Task, get_task, predict_each, register_task, resolve, saved_config,
+                   shown)
+
+__all__ = ["TASKS", "Built", "RunContext", "Task", "get_task", "predict_each", "register_task", "resolve",
+           "saved_config", "shown"]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import config
-from ..errors import UserError
+from ..errors import UserError, shown
 from ..registry import Registry
 from ..rundir import RunDir
 
@@ -146,10 +146,14 @@ class Task:
         return f"{recipe} {out['split']}: {'  '.join(numbers)}  ({out['count']:,} {out['unit']})"
 
     def predict(self, run: RunDir, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
+        """One dict per input, in order; an input that cannot be read gets {"error": why} and
+        the others are still predicted (`predict_each` does that)."""
         raise self.not_offered("predict", run)
 
     def format_prediction(self, item: dict) -> str:
         """One line of `deepstudy predict`: the top classes of an input, or a predicted number."""
+        if "error" in item:  # the reason names the input
+            return item["error"]
         if "top" in item:
             ranked = "  ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in item["top"])
             return f"{item['file']}: {ranked}" if "file" in item else f"{item['text']}  ->  {ranked}"
@@ -166,6 +170,25 @@ class Task:
         offered = " or ".join(f"`deepstudy {v} {run.path} ...`" for v in self.verbs)
         return UserError(f"{run.path} holds a {self.name} run; {verb} needs {NEEDS.get(verb, 'another kind of run')}"
                          + (f"; this one offers {offered}" if offered else ""))
+
+
+def predict_each(inputs: list[str], key: str, read: Callable[[str], Any],
+                 predict: Callable[[list, list[str]], list[dict]]) -> list[dict]:
+    """`predict` on every input that `read` accepts, in the inputs' order; an input it refuses
+    (a missing file, not an image, an empty text: a UserError naming the input) gets
+    {key: input, "error": why}
+    instead of throwing away the predictions for all the others."""
+    rows: dict[int, dict] = {}
+    good: list[tuple[int, Any]] = []
+    for i, item in enumerate(inputs):
+        try:
+            good.append((i, read(item)))
+        except UserError as e:
+            rows[i] = {key: shown(item), "error": shown(str(e))}
+    if good:
+        made = predict([x for _, x in good], [shown(inputs[i]) for i, _ in good])
+        rows.update((i, row) for (i, _), row in zip(good, made))
+    return [rows[i] for i in range(len(inputs))]
 
 
 def resolve(recipe, tier: str, overrides: dict[str, Any] | None = None) -> config.RunConfig:

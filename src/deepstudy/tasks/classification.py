@@ -22,7 +22,7 @@ from ..rundir import RunDir
 from ..train.checkpoint import load_weights
 from ..train.loop import Paths, fit, predict_logits, uses_conv
 from ..train.metrics import classification_report
-from .base import Built, RunContext, Task, register_task, saved_config
+from .base import Built, RunContext, Task, predict_each, register_task, saved_config, shown
 from .build import build_data, build_model, saved_vocab
 
 
@@ -160,12 +160,29 @@ def evaluate_model(model: torch.nn.Module, cfg, saved: dict, split: str, data_ro
 
 @torch.inference_mode()
 def predict_images(model: torch.nn.Module, saved: dict, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
-    """Top classes for image files, each made into an input the way the run's data was made."""
+    """Top classes for image files, each made into an input the way the run's data was made;
+    a file that cannot be read gets its own error (predict_each)."""
     info = saved["data"]
     normalize = Normalize(tuple(info["mean"]), tuple(info["std"]))
-    x = torch.stack([load_image(f, info["in_shape"], info.get("preprocess", "fit"), info.get("via", 0))
-                     for f in inputs]).to(device)
-    return top_classes(model(normalize(x)), inputs, "file", info["classes"], top)
+
+    def read(path: str) -> torch.Tensor:
+        return load_image(path, info["in_shape"], info.get("preprocess", "fit"), info.get("via", 0))
+
+    def classify(images: list[torch.Tensor], names: list[str]) -> list[dict]:
+        return top_classes(model(normalize(torch.stack(images).to(device))), names, "file", info["classes"], top)
+
+    return predict_each(inputs, "file", read, classify)
+
+
+def read_text(text: str) -> str:
+    """A sentence to classify, refused on its own when it has no words or is not UTF-8."""
+    if not text.strip():
+        raise UserError("an empty text has no words to classify")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8 reach Python as lone surrogates
+        raise UserError(f"{shown(text)!r} is not valid UTF-8 text") from None
+    return text
 
 
 @torch.inference_mode()
@@ -173,13 +190,15 @@ def predict_texts(model: torch.nn.Module, saved: dict, vocab: list[str] | None, 
                   top: int = 3) -> list[dict]:
     """Top classes for sentences, tokenised as the training questions were and looked up in
     the run's own vocabulary."""
-    if any(not t.strip() for t in inputs):
-        raise UserError("an empty text has no words to classify")
     if not vocab:
         raise RunDirError("a text run without vocab.json: its inputs cannot be encoded")
     info = saved["data"]
-    logits = model(encode_texts(inputs, Vocab(vocab), info["tokenizer"]["lowercase"], device))
-    return top_classes(logits, inputs, "text", info["classes"], top)
+
+    def classify(texts: list[str], shown_texts: list[str]) -> list[dict]:
+        logits = model(encode_texts(texts, Vocab(vocab), info["tokenizer"]["lowercase"], device))
+        return top_classes(logits, shown_texts, "text", info["classes"], top)
+
+    return predict_each(inputs, "text", read_text, classify)
 
 
 def top_classes(logits: torch.Tensor, inputs: list[str], key: str, classes: list[str], top: int) -> list[dict]:

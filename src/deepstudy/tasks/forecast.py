@@ -30,6 +30,9 @@ from ..train.loop import Paths, fit
 from .base import Built, RunContext, Task, register_task, saved_config
 from .build import build_data, build_model
 
+# `deepstudy forecast --steps`: each step feeds the last forecast back, so errors compound; far
+# past this a forecast says nothing, and takes minutes to make
+MAX_STEPS = 10_000
 FREE_RUN_SEASONS = 4  # free-running forecasts over the test period: at most this many seasons
 
 
@@ -171,20 +174,37 @@ class Forecast(Task):
     def forecast(self, run: RunDir, steps: int, data_root, device="cpu", log=lambda m: None) -> dict:
         """Forecast `steps` values past the end of the series, each fed back as the next input.
         Writes plots/forecast.png with the history, and plots/forecast.csv beside it."""
-        if steps < 1:
-            raise ConfigError(f"--steps must be at least 1, got {steps}")
+        if not 1 <= steps <= MAX_STEPS:
+            raise ConfigError(f"--steps must be between 1 and {MAX_STEPS:,}, got {steps:,}")
         model, saved = self.load_model(run, device)
         data = self.load_data(saved, data_root, device, log)
         n = len(data.values)
-        predicted = data.free_run(model, n, steps)
+        with np.errstate(over="ignore", invalid="ignore"):  # a runaway forecast is reported below, once
+            predicted = data.free_run(model, n, steps)
         labels = future_labels(data.times, steps)
-        rows = [{"step": n + i, "time": labels[i], "forecast": round(float(p), 4)} for i, p in enumerate(predicted)]
-        plots.save(plots.forecast(list(data.times) + labels, data.values, n, predicted, data.unit,
+        lo, hi = float(np.min(data.values)), float(np.max(data.values))
+        margin = 10 * ((hi - lo) or abs(hi) or 1.0)
+        plausible = np.isfinite(predicted) & (predicted >= lo - margin) & (predicted <= hi + margin)
+        if not plausible.all():
+            first = int(np.argmin(plausible))
+            log(f"warning: from step {first + 1} ({labels[first]}) on, the forecast leaves any plausible range of "
+                f"this series (it ran from {lo:.4g} to {hi:.4g}): a free-running forecast feeds its own errors back, "
+                f"so trust only the steps before")
+        rows = [{"step": n + i, "time": labels[i], "forecast": round(float(p), 4) if np.isfinite(p) else None}
+                for i, p in enumerate(predicted)]
+        shown = np.clip(np.where(np.isfinite(predicted), predicted, np.nan), lo - margin, hi + margin)
+        plots.save(plots.forecast(list(data.times) + labels, data.values, n, shown, data.unit,
                                   f"{saved['recipe']}: {steps}-step forecast past the end of the series"),
                    run.plots / "forecast.png")
         write_csv(run.plots / "forecast.csv", rows, ["step", "time", "forecast"])
-        return {"recipe": saved["recipe"], "unit": data.unit, "forecast": rows,
+        return {"recipe": saved["recipe"], "unit": data.unit, "forecast": rows, "decimals": decimals_for(data.values),
                 "plot": str(run.plots / "forecast.png"), "csv": str(run.plots / "forecast.csv")}
+
+
+def decimals_for(values: np.ndarray) -> int:
+    """Decimals that show a series' values to four significant digits, the same for every line."""
+    scale = float(np.max(np.abs(values))) if len(values) else 1.0
+    return max(0, 3 - int(np.floor(np.log10(scale)))) if scale > 0 else 4
 
 
 def headline(recipe, metrics: dict) -> str:

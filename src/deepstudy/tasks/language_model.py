@@ -8,6 +8,8 @@ with `loss` in nats per character and `bpc` in bits per character instead of acc
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..config import RunConfig
@@ -95,8 +97,7 @@ class LanguageModel(Task):
 
     def generate(self, run: RunDir, prompt: str, length: int, temperature: float, top_k: int = 0, seed: int = 0,
                  device="cpu") -> str:
-        if length < 0:
-            raise UserError(f"--length must be 0 or more, got {length}")
+        check_sampling(length, temperature, top_k)
         model, _ = self.load_model(run, device)
         tokens = saved_vocab(run)
         if tokens is None:
@@ -132,16 +133,26 @@ def write_report(run: RunDir, history: list[dict], model, vocab: Vocab, prompt: 
 
 # ------------------------------------------------------------------ using a finished run
 
+MAX_LENGTH = 100_000  # characters per `generate`: a book chapter; more is a typo, and minutes of CPU
+
+
+def check_sampling(length: int, temperature: float, top_k: int) -> None:
+    """Refuse sampling settings before the model is loaded."""
+    if not 0 <= length <= MAX_LENGTH:
+        raise UserError(f"--length must be between 0 and {MAX_LENGTH:,} characters, got {length:,}")
+    if not (math.isfinite(temperature) and temperature > 0):  # written so that NaN fails too
+        raise UserError(f"--temperature must be a number above 0, got {temperature}")
+    if top_k < 0:
+        raise UserError(f"--top-k must be 0 (off) or more, got {top_k}")
+
+
 @torch.inference_mode()
 def sample(model, vocab: Vocab, prompt: str, length: int, temperature: float, top_k: int = 0, seed: int = 0,
            device="cpu") -> str:
     """`length` characters after `prompt`, each drawn from the model's next-character
     distribution divided by `temperature` (below 1: safer, above: wilder), restricted to the
     `top_k` likeliest when top_k > 0.  The same seed gives the same text."""
-    if temperature <= 0:
-        raise UserError(f"--temperature must be above 0, got {temperature}")
-    if top_k < 0:
-        raise UserError(f"--top-k must be 0 (off) or more, got {top_k}")
+    check_sampling(length, temperature, top_k)
     unknown = sorted(set(prompt) - set(vocab.tokens))
     if unknown:
         raise UserError(f"the prompt has characters this model never saw: {''.join(unknown)!r}")

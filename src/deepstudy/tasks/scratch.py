@@ -31,7 +31,7 @@ from ..scratch.models import create_model, model_options
 from ..scratch.optim import make_optimizer
 from ..scratch.train import evaluate as evaluate_split, fit, load_params, loss_for, outputs, scores
 from ..train.metrics import classification_report
-from .base import Built, RunContext, Task, register_task, saved_config
+from .base import Built, RunContext, Task, predict_each, register_task, saved_config, shown
 
 # NumPy's BLAS (OpenBLAS) threads spin while they wait for work.  On a busy 2-core machine that
 # spinning fights the other processes for the cores and a 100x784 @ 784x10 product takes 17 ms
@@ -203,20 +203,28 @@ class Scratch(Task):
         encode = _encoder(info)
         if "in_shape" in info:
             from ..data.images import load_image
-            x = np.stack([load_image(f, info["in_shape"], info.get("preprocess", "fit")).numpy() for f in inputs])
+
+            def read(path):
+                return load_image(path, info["in_shape"], info.get("preprocess", "fit")).numpy()
         elif info["classes"] is None:
-            x = _numbers(inputs, 1, f"a number ({info.get('input', 'the input')}), e.g. 36.6")
+            def read(text):
+                return _numbers(text, 1, f"a number ({info.get('input', 'the input')}), e.g. 36.6")
         else:
-            x = _numbers(inputs, 2, "a point x,y such as 0.5,-0.25 (put -- before points that start with a minus)")
-        out = model.forward(encode(x, model.dtype))
-        if info["classes"] is None:
-            unit = info.get("target", "")
-            return [{"file": str(f), "value": round(float(v), 6), "unit": unit} for f, v in zip(inputs, out[:, 0])]
-        probs = SoftmaxCrossEntropy.probabilities(out.astype(np.float64))
-        k = min(top, probs.shape[1])
-        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-        return [{"file": str(f), "top": [{"class": info["classes"][i], "probability": round(float(probs[n, i]), 6)}
-                                         for i in order[n]]} for n, f in enumerate(inputs)]
+            def read(text):
+                return _numbers(text, 2, "a point x,y such as 0.5,-0.25 (put -- before points that start with a minus)")
+
+        def infer(rows: list[np.ndarray], names: list[str]) -> list[dict]:
+            out = model.forward(encode(np.stack(rows), model.dtype))
+            if info["classes"] is None:
+                unit = info.get("target", "")
+                return [{"file": f, "value": round(float(v), 6), "unit": unit} for f, v in zip(names, out[:, 0])]
+            probs = SoftmaxCrossEntropy.probabilities(out.astype(np.float64))
+            k = min(top, probs.shape[1])
+            order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+            return [{"file": f, "top": [{"class": info["classes"][i], "probability": round(float(probs[n, i]), 6)}
+                                        for i in order[n]]} for n, f in enumerate(names)]
+
+        return predict_each(inputs, "file", read, infer)
 
     def test_images(self, saved: dict, data_root) -> np.ndarray:
         """The test images of an image run (N x C x H x W uint8), for Result.plot_predictions."""
@@ -308,14 +316,12 @@ def _encoder(info: dict):
     return Standardizer(info["x_mean"], info["x_std"])
 
 
-def _numbers(inputs: list[str], count: int, what: str) -> np.ndarray:
-    rows = []
-    for text in inputs:
-        try:
-            values = [float(v) for v in text.split(",")]
-        except ValueError:
-            values = []
-        if len(values) != count or not all(math.isfinite(v) for v in values):
-            raise UserError(f"{text!r} is not {what}")
-        rows.append(values)
-    return np.array(rows)
+def _numbers(text: str, count: int, what: str) -> np.ndarray:
+    """One input of `count` comma-separated finite numbers."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != count or not all(math.isfinite(v) for v in values):
+        raise UserError(f"{shown(text)!r} is not {what}")
+    return np.array(values)

@@ -12,7 +12,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import RunDirError
-from ..io import atomic_path
+from ..io import atomic_path, torch_load_safely
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -24,7 +24,7 @@ def load_checkpoint(path: Path, device="cpu") -> dict:
     if not Path(path).is_file():
         raise RunDirError(f"no checkpoint at {path}: nothing to resume")
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        return torch_load_safely(path, map_location=device)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
         raise RunDirError(f"checkpoint {path} is damaged or truncated ({type(e).__name__}); "
                           f"cannot resume from it") from None

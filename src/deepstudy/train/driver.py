@@ -134,6 +134,7 @@ def run_epochs(model: nn.Module, objective: Objective, train: TrainConfig, optim
         sums: dict[str, Any] = {}
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", leave=False, unit=objective.unit,
                    disable=not (progress and sys.stderr.isatty()), file=sys.stderr)
+        shown_at = 0.0
         for step, batch in enumerate(objective.batches(bs, generator)):
             loss, batch_sums = objective.loss(net, batch, generator)
             optimizer.zero_grad(set_to_none=True)
@@ -149,7 +150,10 @@ def run_epochs(model: nn.Module, objective: Objective, train: TrainConfig, optim
             for key, value in batch_sums.items():
                 sums[key] = sums[key] + value if key in sums else value
             bar.update()
-            if step % 50 == 0 and not bar.disable:
+            # refreshed twice a second (and at the last batch), not every N batches: a short epoch
+            # would otherwise show its first batch's numbers to the end
+            if not bar.disable and (time.monotonic() - shown_at >= 0.5 or step + 1 == steps_per_epoch):
+                shown_at = time.monotonic()
                 shown = {"loss": f"{loss.item():.4f}"}
                 if "correct" in sums:
                     shown["acc"] = f"{100 * float(sums['correct']) / sums['count']:.2f}%"
