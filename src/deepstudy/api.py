@@ -156,7 +156,8 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
         bad = [k for k in changed if k not in RESUMABLE_CHANGES]
         if bad:
             raise ConfigError(f"cannot change {', '.join(bad)} when resuming; a resumed run keeps its settings")
-        load_checkpoint(RunDir(out).checkpoint)  # a damaged one is refused before any data is read
+        if RunDir(out).checkpoint.exists():
+            load_checkpoint(RunDir(out).checkpoint)  # a damaged one is refused before any data is read
     else:
         cfg = resolve(r, tier, overrides)
     task.preflight(cfg)
@@ -175,6 +176,7 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
         raise ConfigError("--device cuda was asked for, but no CUDA device is available; use --device cpu")
     cfg, precision_note = _settle_precision(cfg, dev, resume)
     n_threads, threads_note = _settle_threads(cfg.train.threads, dev, saved, task.auto_threads)
+    restart = resume and not RunDir(out).checkpoint.exists()
     if resume:
         run_dir = RunDir(out)
         if world.main:
@@ -188,6 +190,9 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
     for note in (precision_note, threads_note):
         if note:
             log(note)
+    if restart:  # killed before its first checkpoint: nothing was kept, so epoch 1 again, same settings
+        log("no checkpoint yet (the run stopped in its first epoch): starting it again with its saved settings")
+        resume = False
     if resume and world.main and saved["config"]["train"]["precision"] != cfg.train.precision:
         # the rest of the run, and later evaluations, compute in the new precision: say so
         log(f"precision: {cfg.train.precision} from here on (the run began in "

@@ -77,9 +77,7 @@ class RunDir:
         run = cls(path)
         if not run.config.is_file():
             raise RunDirError(f"{run.path} is not a deepstudy run directory (no config.json): nothing to resume")
-        if not run.checkpoint.is_file():
-            raise RunDirError(f"{run.path} has no checkpoint.pt: the run ended before its first epoch; start it again")
-        return run
+        return run  # without checkpoint.pt (stopped in its first epoch) it starts again from epoch 1
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> "RunDir":
