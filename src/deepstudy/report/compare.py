@@ -271,7 +271,13 @@ class Comparison:
                 if kept:  # the epoch whose weights were kept and met the test set
                     ax.plot([best], [scale * kept[0]], "*", ms=13, color=color, markeredgecolor="black", zorder=3)
             ax.set_xlabel("epoch")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            # whole epochs only (a one-epoch run is a point on a tick, not on an axis of tenths)
+            last = max(row["epoch"] for r in runs for row in r.history)
+            ax.set_xlim(0.5, last + 0.5)
+            if last <= 12:
+                ax.set_xticks(range(1, last + 1))
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel(label + (" (%)" if runs[0].score.percent else ""))
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8, title="★ kept epoch", title_fontsize=8)
