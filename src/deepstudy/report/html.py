@@ -37,12 +37,12 @@ h1 { font-size: 26px; margin-bottom: 4px; } h2 { border-bottom: 1px solid #ddd; 
 .headline { font-size: 18px; background: #f3f6fa; border-left: 4px solid #2c6fbb; padding: 10px 14px; }
 table { border-collapse: collapse; margin: 10px 0; font-size: 14px; }
 th, td { border: 1px solid #d8d8d8; padding: 4px 9px; text-align: left; vertical-align: top; }
-th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.changed td { background: #fff6d6; }
 figure { display: inline-block; margin: 8px 16px 16px 0; vertical-align: top; max-width: 100%; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #666; font-size: 13px; }
-pre { background: #f7f7f7; padding: 10px; overflow-x: auto; font-size: 13px; }
+pre { background: #f7f7f7; padding: 10px; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 13px; }
 .note { color: #555; } .warn { color: #a04000; }
 nav a { margin-right: 12px; } footer { color: #888; font-size: 13px; margin-top: 40px; }
 """
@@ -232,9 +232,10 @@ def _configuration(r: RunSummary) -> str:
         f"<p class='note'>every option as the recipe's {tier} tier sets it</p>" if not changed else
         f"<p class='note'>{changed} option{'s' if changed != 1 else ''} set differently from the recipe's {tier} "
         f"tier (highlighted, with the recipe's value beside)</p>")
-    head = "<tr>" + "".join(f"<th>{c}</th>" for c in ("option", "value", "the recipe's")) + "</tr>"
-    body = "".join(f"<tr{' class=changed' if differs else ''}>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>"
-                   for cells, differs in rows)
+    columns = ("option", "value", "the recipe's")[:3 if changed else 2]  # no empty column when nothing changed
+    head = "<tr>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr>"
+    body = "".join(f"<tr{' class=changed' if differs else ''}>"
+                   + "".join(f"<td>{_e(c)}</td>" for c in cells[:len(columns)]) + "</tr>" for cells, differs in rows)
     command = r.config.get("command")
     line = f"<p>command: <code>{_e(shlex.join(map(str, command)))}</code></p>" if command else ""
     return intro + line + f"<table>{head}{body}</table>"
@@ -272,7 +273,7 @@ def comparison_page(cmp: Comparison) -> str:
 
 def comparison_tables(cmp: Comparison) -> str:
     """The compare table, the options that differ, and the notes, as HTML."""
-    numeric = {i for i, h in enumerate(cmp.header()) if h.startswith(("val", "test"))}
+    numeric = {i for i, h in enumerate(cmp.header()) if h.startswith(("val", "test", "epochs", "wall"))}
     out = _table(cmp.header(), cmp.rows(), numeric=numeric)
     out += f"<p>{_e(cmp.options_line())}</p>"
     if cmp.options:
