@@ -78,7 +78,8 @@ def test_list_matches_part_of_a_name_or_a_glob(capsys):
 
 def test_show_resolves_settings_without_training(capsys, monkeypatch):
     from deepstudy import recipes
-    from deepstudy.train import loop
+    from deepstudy.tasks import classification  # noqa: F401  (binds the real fit before the patch: `show` imports
+    from deepstudy.train import loop            # it, and a module first imported under the patch kept the fake)
 
     monkeypatch.setattr(loop, "fit", lambda *a, **k: pytest.fail("show must not train"))
     assert main(["show", "lenet5-mnist", "--tier", "smoke", "--set", "optim.lr=0.02"]) == 0

@@ -5,6 +5,8 @@
     r.metrics["test"]["accuracy"], r.history, r.run_dir
     r.plot_curves(); r.plot_confusion(normalized=True); r.plot_predictions(); r.plot_mistakes()
     run("shakespeare-char-lstm").generate("ROMEO:", length=300, temperature=0.5)
+    compare(["runs/lenet5-mnist-*"])            # a table (shown as HTML in a notebook) and .figure()
+    report("runs/lenet5-mnist-20261122-101500")  # its self-contained report.html
 """
 
 from __future__ import annotations
@@ -269,3 +271,26 @@ def _flat(cfg: dict) -> dict:
 def _flat_saved(cfg: dict) -> dict:
     """A saved config.json has lists where the live config has tuples: compare like with like."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in _flat(cfg).items()}
+
+
+def compare(run_dirs, plot: str | Path | None = None):
+    """Finished runs side by side (report/compare.py: Comparison): `.text()`, `.markdown()`,
+    `.csv()`, `.figure()` (the overlaid validation curves); a notebook shows it as a table.
+    `run_dirs`: folders or globs.  `plot`: also write the curves to this PNG (`.plot` is its path)."""
+    from .report.compare import compare as compare_runs
+    from .report.plots import save
+    comparison = compare_runs([run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs))
+    if plot is not None:
+        plot = Path(plot)
+        if plot.is_dir() or not plot.parent.is_dir():
+            raise UserError(f"--plot {plot}: " + ("is a folder; it takes the PNG file to write" if plot.is_dir()
+                                                   else f"no folder {plot.parent}"))
+        comparison.plot = save(comparison.figure(), plot)
+    return comparison
+
+
+def report(run_dirs, out: str | Path | None = None) -> Path:
+    """Write the self-contained HTML report of one finished run (default RUN_DIR/report.html) or
+    of a comparison of several (default ./report.html) and return its path."""
+    from .report.html import report as write_report
+    return write_report([run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs), out)

@@ -8,6 +8,8 @@
     deepstudy predict RUN_DIR FILE_OR_TEXT... [--json] [--top K]
     deepstudy generate RUN_DIR [--prompt TEXT] [--length N] [--temperature T] [--top-k K] [--seed N]
     deepstudy forecast RUN_DIR [--steps N] [--json]
+    deepstudy compare RUN_DIR... [--plot FILE] [--markdown | --csv]
+    deepstudy report RUN_DIR... [--out FILE]
     deepstudy gradcheck [--seed N]
 
 A user's mistake ends in one line on stderr and exit code 2; anything else is a bug and keeps
@@ -100,6 +102,20 @@ def _parser() -> argparse.ArgumentParser:
     fc.add_argument("--json", action="store_true", help="one JSON object per step")
     fc.add_argument("--data-dir")
     fc.add_argument("--device")
+    cp = sub.add_parser("compare", help="finished runs side by side: a table and their validation curves")
+    cp.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="run directories; globs such as 'runs/lenet5-*' "
+                    "are expanded here too, so they work quoted")
+    cp.add_argument("--plot", default="compare.png", metavar="FILE",
+                    help="where the overlaid validation curves are written (default ./compare.png)")
+    fmt = cp.add_mutually_exclusive_group()
+    fmt.add_argument("--markdown", action="store_true", help="the table in Markdown, for pasting")
+    fmt.add_argument("--csv", action="store_true", help="one CSV row per run, numbers unformatted")
+
+    rp = sub.add_parser("report", help="a self-contained HTML report of a run, or a comparison of several")
+    rp.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="one run directory, or several (globs welcome)")
+    rp.add_argument("--out", metavar="FILE", help="the HTML file (default RUN_DIR/report.html for one run, "
+                    "./report.html for several)")
+
     gc = sub.add_parser("gradcheck", help="check the NumPy layers' and losses' gradients against finite differences")
     gc.add_argument("--seed", type=int, default=0, help="seed of the random inputs and weights checked")
     return p
@@ -112,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else 2
     try:
         return {"list": cmd_list, "show": cmd_show, "run": cmd_run, "eval": cmd_eval, "predict": cmd_predict,
-                "generate": cmd_generate, "forecast": cmd_forecast, "gradcheck": cmd_gradcheck}[args.command](args)
+                "generate": cmd_generate, "forecast": cmd_forecast, "compare": cmd_compare,
+                "report": cmd_report, "gradcheck": cmd_gradcheck}[args.command](args)
     except UserError as e:
         if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from process 0, not one per process
             print(f"deepstudy: error: {shown(str(e))}", file=sys.stderr)
@@ -240,6 +257,26 @@ def cmd_forecast(args) -> int:
     if not args.json:
         print(f"{len(out['forecast'])}-step forecast ({out['unit'] or 'series units'}); plot: {out['plot']}, "
               f"numbers: {out['csv']}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .api import compare
+    comparison = compare(args.run_dirs, plot=args.plot)
+    if args.csv or args.markdown:  # stdout holds only what is to be pasted
+        print(comparison.csv() if args.csv else comparison.markdown(), end="\n" if args.markdown else "")
+        print(f"validation curves: {comparison.plot}", file=sys.stderr)
+    else:
+        print(comparison.text())
+        print(f"validation curves: {comparison.plot}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .api import report
+    if not args.run_dirs:
+        raise UserError("report needs a run directory (or several, for a comparison)")
+    print(f"report: {report(args.run_dirs, out=args.out)}")
     return 0
 
 

@@ -22,7 +22,7 @@ from ..rundir import RunDir
 from ..train.checkpoint import load_weights
 from ..train.loop import Paths, fit, predict_logits, uses_conv
 from ..train.metrics import classification_report
-from .base import Built, RunContext, Task, predict_each, register_task, saved_config, shown
+from .base import Built, RunContext, Section, Task, predict_each, register_task, saved_config, shown
 from .build import build_data, build_model, saved_vocab
 
 
@@ -73,6 +73,9 @@ class Classification(Task):
     def headline(self, recipe, metrics: dict) -> str:
         return headline(recipe, metrics)
 
+    def report_sections(self, saved: dict) -> list[Section]:
+        return classification_sections(saved)
+
     def model_for(self, cfg, in_shape, num_classes: int) -> torch.nn.Module:
         """The network a finished run's settings describe (before its weights are loaded)."""
         return build_model(cfg, in_shape, num_classes)
@@ -105,6 +108,24 @@ def headline(recipe, metrics: dict) -> str:
     if recipe.published and recipe.published.value is not None:
         parts.append(f"published {100 * recipe.published.value:.2f}%")
     return parts[0] + ("  |  " + "  |  ".join(parts[1:]) if len(parts) > 1 else "")
+
+
+def classification_sections(saved: dict) -> list[Section]:
+    """What a classifier's report shows, in the order a reader asks: how training went, where it
+    errs, on which classes, on which examples, and on what data."""
+    text = saved.get("data", {}).get("kind") == "text"
+    return [
+        Section("Learning curves", ("plots/curves.png",)),
+        Section("Confusion matrices", ("plots/confusion_matrix.png", "plots/confusion_matrix_normalized.png"),
+                note="rows: the true class; columns: the predicted one (test split)"),
+        Section("Per class", ("plots/per_class_accuracy.png",), table="test.per_class",
+                note="test split; accuracy of a class is its recall"),
+        # a text run's mistakes as a table: the questions whole (the picture cuts long ones), to read and copy
+        Section("Most confident mistakes", ("plots/confident_mistakes.csv",), instead_of=("plots/confident_mistakes.png",))
+        if text else Section("Most confident mistakes", ("plots/confident_mistakes.png",)),
+        Section("Sample test predictions", ("plots/predictions.png", "plots/confidence.png")),
+        Section("The data", ("plots/class_distribution.png",)),
+    ]
 
 
 def write_plots(run: RunDir, history: list[dict], report: dict, data, logits: torch.Tensor,

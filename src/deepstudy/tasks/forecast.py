@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from ..report import plots
 from ..rundir import RunDir
 from ..train.checkpoint import load_weights
 from ..train.loop import Paths, fit
-from .base import Built, RunContext, Task, register_task, saved_config
+from .base import Built, RunContext, Score, Section, Task, register_task, saved_config
 from .build import build_data, build_model
 
 # `deepstudy forecast --steps`: each step feeds the last forecast back, so errors compound; far
@@ -84,6 +85,7 @@ def free_running(model: nn.Module, data: SeriesData) -> dict:
 class Forecast(Task):
     name = "forecast"
     verbs = ("forecast",)
+    metric = "rmse"
     # One CPU thread unless train.threads asks for more: these networks are tiny (5 to a few
     # thousand weights), so each op is microseconds of work and a second thread only adds
     # synchronisation (on a shared 2-core machine it made the clipping study far slower).
@@ -135,6 +137,22 @@ class Forecast(Task):
 
     def headline(self, recipe, metrics: dict) -> str:
         return headline(recipe, metrics)
+
+    def metric_label(self, metric: str, metrics: dict) -> str:
+        return metric.upper() + (f" ({metrics['unit']})" if metrics.get("unit") else "")
+
+    def headline_score(self, recipe, metrics: dict, columns=()) -> Score:
+        score = super().headline_score(recipe, metrics, columns)
+        if score.curve == "val_loss":  # selection's loss is on the scaled series, not in the metric's units
+            score = replace(score, curve_label="validation loss (MSE, scaled series)")
+        return score
+
+    def report_sections(self, saved: dict) -> list[Section]:
+        return [Section("Learning curves", ("plots/curves.png",)),
+                Section("One step ahead", ("plots/fit.png", "plots/predictions.png"),
+                        note="each prediction from the true values before it"),
+                Section("Free-running forecast", ("plots/free_running.png", "plots/forecast.png"),
+                        note="each prediction fed back as the next input")]
 
     def load_model(self, run: RunDir, device="cpu"):
         saved = run.read_config()

@@ -22,7 +22,7 @@ from ..rundir import RunDir
 from ..train.checkpoint import load_weights
 from ..train.lm_loop import evaluate as evaluate_split, fit_language_model
 from ..train.loop import Paths
-from .base import Built, RunContext, Task, register_task, saved_config
+from .base import Built, RunContext, Section, Task, register_task, saved_config
 from .build import build_data, build_model, saved_vocab
 
 REPORT_TEMPERATURES = (0.2, 0.5, 1.0, 1.2)
@@ -75,6 +75,17 @@ class LanguageModel(Task):
 
     def headline(self, recipe, metrics: dict) -> str:
         return headline(recipe, metrics)
+
+    metric = "loss"
+
+    def metric_label(self, metric: str, metrics: dict) -> str:
+        return "loss (nats/char)" if metric == "loss" else metric
+
+    def report_sections(self, saved: dict) -> list[Section]:
+        return [Section("Learning curves", ("plots/curves.png",)),
+                Section("Samples", ("samples.txt",),
+                        note="the same prompt and seed at each temperature: low ones repeat the likeliest phrases, "
+                             "high ones invent words")]
 
     def load_model(self, run: RunDir, device="cpu"):
         saved = run.read_config()

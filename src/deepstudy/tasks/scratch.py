@@ -31,7 +31,7 @@ from ..scratch.models import create_model, model_options
 from ..scratch.optim import make_optimizer
 from ..scratch.train import evaluate as evaluate_split, fit, load_params, loss_for, outputs, scores
 from ..train.metrics import classification_report
-from .base import Built, RunContext, Task, predict_each, register_task, saved_config, shown
+from .base import Built, RunContext, Section, Task, predict_each, register_task, saved_config, shown
 
 # NumPy's BLAS (OpenBLAS) threads spin while they wait for work.  On a busy 2-core machine that
 # spinning fights the other processes for the cores and a 100x784 @ 784x10 product takes 17 ms
@@ -169,6 +169,12 @@ class Scratch(Task):
 
     def headline(self, recipe, metrics: dict) -> str:
         return headline(recipe, metrics)
+
+    def report_sections(self, saved: dict) -> list[Section]:
+        # a classifier's sections (missing plots are left out for a regression), and the fit itself
+        from .classification import classification_sections
+        curves, *rest = classification_sections(saved)
+        return [curves, Section("The fitted model", ("plots/fit.png", "plots/decision_boundary.png")), *rest]
 
     def load_model(self, run: RunDir, device="cpu"):
         """The NumPy network of a finished run, with the weights chosen on validation."""
