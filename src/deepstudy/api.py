@@ -31,7 +31,8 @@ from .data.root import data_root as find_data_root
 # What may differ when a run is resumed: only where it runs, and the precision that machine can
 # compute in.  Anything else (even the epoch count: the schedule was laid out for it) would make
 # the result unlike the uninterrupted run's.
-RESUMABLE_CHANGES = {"train.device", "train.precision", "train.threads"}
+# TensorBoard logging changes no number, so a resumed run may turn it on or off.
+RESUMABLE_CHANGES = {"train.device", "train.precision", "train.threads", "train.tensorboard"}
 
 
 @dataclass
@@ -114,10 +115,11 @@ def load_run(path: str | Path) -> Result:
     return Result(run.path, run.read_config(), metrics, history)
 
 
-def _overrides(epochs, batch_size, lr, seed, device, threads, options) -> dict[str, Any]:
+def _overrides(epochs, batch_size, lr, seed, device, threads, tensorboard, options) -> dict[str, Any]:
     out = dict(options or {})
     for key, value in (("train.epochs", epochs), ("train.batch_size", batch_size), ("optim.lr", lr),
-                       ("train.seed", seed), ("train.device", device), ("train.threads", threads)):
+                       ("train.seed", seed), ("train.device", device), ("train.threads", threads),
+                       ("train.tensorboard", tensorboard)):
         if value is not None:
             out[key] = value
     return out
@@ -125,10 +127,11 @@ def _overrides(epochs, batch_size, lr, seed, device, threads, options) -> dict[s
 
 def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batch_size: int | None = None,
         lr: float | None = None, seed: int | None = None, device: str | None = None, threads: int | None = None,
-        options: dict[str, Any] | None = None, data_dir: str | Path | None = None, out: str | Path | None = None,
+        tensorboard: bool | None = None, options: dict[str, Any] | None = None, data_dir: str | Path | None = None, out: str | Path | None = None,
         resume: bool = False, progress: bool = True, show_summary: bool = False,
         log: Callable[[str], None] | None = None, command: list[str] | None = None) -> Result:
-    """Train a recipe and return its Result.  `options` takes dotted keys: {"model.hidden": (256, 128)}."""
+    """Train a recipe and return its Result.  `options` takes dotted keys: {"model.hidden": (256, 128)}.
+    tensorboard=True: event files in RUN_DIR/tensorboard/ (= train.tensorboard; the `tensorboard` extra)."""
     log = log or (lambda msg: print(msg, flush=True))
     r = recipes.get_recipe(recipe)
     task = get_task(r.task)
@@ -139,7 +142,7 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
         raise ConfigError(f"{r.name} keeps no checkpoint, so there is nothing to resume (its runs take seconds to minutes); "
                           f"start it again without --resume")
     tier = tier or r.default_tier
-    overrides = _overrides(epochs, batch_size, lr, seed, device, threads, options)
+    overrides = _overrides(epochs, batch_size, lr, seed, device, threads, tensorboard, options)
 
     # Every setting resolved and checked before a process group is joined, data read or a run
     # directory made: a refusal leaves nothing behind.
@@ -193,6 +196,11 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
         log(f"precision: {cfg.train.precision} from here on (the run began in "
             f"{saved['config']['train']['precision']})")
         saved["config"]["train"]["precision"] = cfg.train.precision
+        write_json(run_dir.config, saved)
+    if resume and world.main and saved["config"]["train"].get("tensorboard", False) != cfg.train.tensorboard:
+        # config.json says whether the run logs to TensorBoard (the event files then hold every epoch:
+        # train/tensorboard.py writes the checkpoint's epochs again)
+        saved["config"]["train"]["tensorboard"] = cfg.train.tensorboard
         write_json(run_dir.config, saved)
     ctx = RunContext(recipe=r, tier=tier, cfg=cfg, run=run_dir, data_root=root, device=dev,
                      resume=resume, log=log, progress=progress, show_summary=show_summary,

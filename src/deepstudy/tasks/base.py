@@ -206,6 +206,9 @@ def resolve(recipe, tier: str, overrides: dict[str, Any] | None = None) -> confi
             raw[section] = {"name": new}
     cfg = config.resolve(config.merge(raw, overrides), dataset_options, model_options)
     task.check(cfg)
+    if cfg.train.tensorboard:  # an optional package: refused here, before any data is read, when missing
+        from ..train.tensorboard import require
+        require()
     return cfg
 
 

@@ -48,6 +48,9 @@ SUPPORTED = {"train": {"epochs", "batch_size", "eval_batch_size", "seed", "early
 
 
 def _check_supported(cfg: RunConfig) -> None:
+    if cfg.train.tensorboard:  # WHY not supported: the event files come through torch, which scratch/ never imports
+        raise ConfigError("train.tensorboard: the NumPy recipes write no TensorBoard events (they run without torch); "
+                          "their curves are in plots/curves.png and history.csv")
     for section, cls in (("train", TrainConfig), ("schedule", ScheduleConfig)):
         values = getattr(cfg, section)
         for f in dataclasses.fields(cls):
