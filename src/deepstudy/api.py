@@ -3,7 +3,8 @@
     from deepstudy import run, load_run
     r = run("lenet5-mnist", epochs=2)
     r.metrics["test"]["accuracy"], r.history, r.run_dir
-    r.plot_curves(); r.plot_confusion(normalized=True); r.plot_predictions(); r.plot_mistakes()
+    r.plot_curves(); r.plot_confusion(normalized=True); r.plot_per_class_accuracy(); r.plot_class_distribution()
+    r.plot_predictions(); r.plot_mistakes()
     run("shakespeare-char-lstm").generate("ROMEO:", length=300, temperature=0.5)
 """
 
@@ -44,21 +45,44 @@ class Result:
 
     # ---- plots: each returns a matplotlib Figure, which a notebook displays inline
     def plot_curves(self):
+        """Loss (and accuracy) per epoch, the recipe in the title, the kept epoch marked."""
         from .report import plots
+        from .report.writers import curves_title
+        title, kept = curves_title(self.config.get("recipe", "")), self.metrics.get("best_epoch")
         if self.history and "val_rmse" in self.history[0]:  # a regression: mean squared error over decades
-            return plots.curves(self.history, self.config.get("recipe", ""), loss_label="loss (mean squared error)",
-                                log_loss=True)
-        return plots.curves(self.history, self.config.get("recipe", ""))
+            return plots.curves(self.history, title, loss_label="loss (mean squared error)", log_loss=True, kept=kept)
+        return plots.curves(self.history, title, kept=kept)
 
     def plot_confusion(self, normalized: bool = False):
         from .report import plots
-        stem = "confusion_matrix_normalized" if normalized else "confusion_matrix"
-        rows = read_csv(self.run_dir / "plots" / f"{stem}.csv")
+        # the counts, normalised by the plot itself: the same figure as the run's PNG
+        rows = read_csv(self.run_dir / "plots" / "confusion_matrix.csv")
         classes = [str(r["true"]) for r in rows]
-        counts = [[float(r[c]) if normalized else int(r[c]) for c in rows[0] if c != "true"] for r in rows]
-        # the CSV already holds normalised rows; plot them as they are
-        return plots.confusion(counts, classes, normalized=False,
-                               title="confusion matrix (normalised by true class)" if normalized else "")
+        counts = [[int(r[c]) for c in rows[0] if c != "true"] for r in rows]
+        return plots.confusion(counts, classes, normalized=normalized)
+
+    def plot_per_class_accuracy(self):
+        """Each class's test accuracy, the axis zoomed to where the classes are (and saying so)."""
+        from .report import plots
+        per_class = self.metrics.get("test", {}).get("per_class")
+        if not per_class:
+            raise UserError(f"{self.run_dir} has no per-class test accuracy: it is not a finished classification run")
+        classes = list(per_class)
+        return plots.per_class_accuracy([per_class[c]["recall"] for c in classes], classes,
+                                        self.metrics["test"].get("accuracy"))
+
+    def plot_class_distribution(self):
+        """Examples per class in each split (its numbers: plots/class_distribution.json)."""
+        from .io import read_json
+        from .report import plots
+        path = self.run_dir / "plots" / "class_distribution.json"
+        if not path.is_file():
+            raise UserError(f"{self.run_dir} has no plots/class_distribution.json: it is not a classification run")
+        from .data.text import TextClassificationData
+        counts = read_json(path)
+        classes = counts.pop("classes")
+        text = self.config.get("data", {}).get("kind") == "text"
+        return plots.class_distribution(counts, classes, unit=TextClassificationData.unit if text else "images")
 
     def _grid(self, csv_name: str, title: str):
         from .report import plots

@@ -126,7 +126,7 @@ class Task:
     def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
         """plots/: curves and whatever this kind of study shows (may add to metrics)."""
         from ..report.writers import write_curves
-        write_curves(ctx.run, result.history)
+        write_curves(ctx.run, result.history, recipe=ctx.recipe.name, kept=result.best_epoch)
 
     def headline(self, recipe, metrics: dict) -> str:
         raise NotImplementedError
