@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, PercentFormatter, StrMethodFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter, StrMethodFormatter
 
 from ..io import atomic_path
 
@@ -98,18 +98,17 @@ def confusion(matrix, classes: Sequence[str], normalized: bool = False, title: s
         errors = ax.imshow(wrong, cmap="Reds", norm=LogNorm(low, high))
         layers.append(errors)
         bar = fig.colorbar(errors, ax=ax, fraction=0.046, pad=0.04)
-        # ticks at values the cells print (0.1% steps, or whole counts), at most 7: a log axis'
-        # own ticks over less than a decade are either none or a crowd of minor ones
-        step = 0.001 if normalized else 1.0
-        ticks = np.unique(np.round(wrong.compressed() / step)) * step
-        ticks = ticks[(ticks >= low) & (ticks <= high)]
-        if len(ticks) > 7:
-            ticks = ticks[np.unique(np.linspace(0, len(ticks) - 1, 7).round().astype(int))]
+        # ticks at 1, 2, 3, 5 x a power of ten (0.1%, 0.2%, ... or 1, 2, 3, 5, 10 images), about
+        # evenly spaced on the log scale: a log axis' own ticks over less than a decade are
+        # either none or a crowd of minor ones
+        decades = 10.0 ** np.arange(np.floor(np.log10(low)), np.ceil(np.log10(high)) + 1)
+        ticks = (decades[:, None] * np.array([1, 2, 3, 5])).ravel()
+        ticks = ticks[(ticks >= max(low, 0 if normalized else 1)) & (ticks <= high)]  # no half images
         bar.set_ticks(ticks)
         bar.minorticks_off()
-        bar.ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1) if normalized else StrMethodFormatter("{x:g}"))
-        bar.set_label("errors (off the diagonal), " + ("share of the true class" if normalized else "count")
-                      + ", log scale")
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:.3g}%") if normalized
+                                         else StrMethodFormatter("{x:g}"))
+        bar.set_label("errors, " + ("% of the true class" if normalized else "count") + " (log scale)")
     ax.set_facecolor("white")
     long_names = max(map(len, classes)) > 2
     ax.set_xticks(range(k), classes, rotation=45 if long_names else 0, ha="right" if long_names else "center")
