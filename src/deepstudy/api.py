@@ -3,7 +3,8 @@
     from deepstudy import run, load_run
     r = run("lenet5-mnist", epochs=2)
     r.metrics["test"]["accuracy"], r.history, r.run_dir
-    r.plot_curves(); r.plot_confusion(normalized=True); r.plot_predictions(); r.plot_mistakes()
+    r.plot_curves(); r.plot_confusion(normalized=True); r.plot_per_class_accuracy(); r.plot_class_distribution()
+    r.plot_predictions(); r.plot_mistakes()
     run("shakespeare-char-lstm").generate("ROMEO:", length=300, temperature=0.5)
     compare(["runs/lenet5-mnist-*"])            # a table (shown as HTML in a notebook) and .figure()
     report("runs/lenet5-mnist-20261122-101500")  # its self-contained report.html
@@ -33,7 +34,8 @@ from .data.root import data_root as find_data_root
 # What may differ when a run is resumed: only where it runs, and the precision that machine can
 # compute in.  Anything else (even the epoch count: the schedule was laid out for it) would make
 # the result unlike the uninterrupted run's.
-RESUMABLE_CHANGES = {"train.device", "train.precision", "train.threads"}
+# TensorBoard logging changes no number, so a resumed run may turn it on or off.
+RESUMABLE_CHANGES = {"train.device", "train.precision", "train.threads", "train.tensorboard"}
 
 
 @dataclass
@@ -45,21 +47,44 @@ class Result:
 
     # ---- plots: each returns a matplotlib Figure, which a notebook displays inline
     def plot_curves(self):
+        """Loss (and accuracy) per epoch, the recipe in the title, the kept epoch marked."""
         from .report import plots
+        from .report.writers import curves_title
+        title, kept = curves_title(self.config.get("recipe", "")), self.metrics.get("best_epoch")
         if self.history and "val_rmse" in self.history[0]:  # a regression: mean squared error over decades
-            return plots.curves(self.history, self.config.get("recipe", ""), loss_label="loss (mean squared error)",
-                                log_loss=True)
-        return plots.curves(self.history, self.config.get("recipe", ""))
+            return plots.curves(self.history, title, loss_label="loss (mean squared error)", log_loss=True, kept=kept)
+        return plots.curves(self.history, title, kept=kept)
 
     def plot_confusion(self, normalized: bool = False):
         from .report import plots
-        stem = "confusion_matrix_normalized" if normalized else "confusion_matrix"
-        rows = read_csv(self.run_dir / "plots" / f"{stem}.csv")
+        # the counts, normalised by the plot itself: the same figure as the run's PNG
+        rows = read_csv(self.run_dir / "plots" / "confusion_matrix.csv")
         classes = [str(r["true"]) for r in rows]
-        counts = [[float(r[c]) if normalized else int(r[c]) for c in rows[0] if c != "true"] for r in rows]
-        # the CSV already holds normalised rows; plot them as they are
-        return plots.confusion(counts, classes, normalized=False,
-                               title="confusion matrix (normalised by true class)" if normalized else "")
+        counts = [[int(r[c]) for c in rows[0] if c != "true"] for r in rows]
+        return plots.confusion(counts, classes, normalized=normalized)
+
+    def plot_per_class_accuracy(self):
+        """Each class's test accuracy, the axis zoomed to where the classes are (and saying so)."""
+        from .report import plots
+        per_class = self.metrics.get("test", {}).get("per_class")
+        if not per_class:
+            raise UserError(f"{self.run_dir} has no per-class test accuracy: it is not a finished classification run")
+        classes = list(per_class)
+        return plots.per_class_accuracy([per_class[c]["recall"] for c in classes], classes,
+                                        self.metrics["test"].get("accuracy"))
+
+    def plot_class_distribution(self):
+        """Examples per class in each split (its numbers: plots/class_distribution.json)."""
+        from .io import read_json
+        from .report import plots
+        path = self.run_dir / "plots" / "class_distribution.json"
+        if not path.is_file():
+            raise UserError(f"{self.run_dir} has no plots/class_distribution.json: it is not a classification run")
+        from .data.text import TextClassificationData
+        counts = read_json(path)
+        classes = counts.pop("classes")
+        text = self.config.get("data", {}).get("kind") == "text"
+        return plots.class_distribution(counts, classes, unit=TextClassificationData.unit if text else "images")
 
     def _grid(self, csv_name: str, title: str):
         from .report import plots
@@ -116,10 +141,11 @@ def load_run(path: str | Path) -> Result:
     return Result(run.path, run.read_config(), metrics, history)
 
 
-def _overrides(epochs, batch_size, lr, seed, device, threads, options) -> dict[str, Any]:
+def _overrides(epochs, batch_size, lr, seed, device, threads, tensorboard, options) -> dict[str, Any]:
     out = dict(options or {})
     for key, value in (("train.epochs", epochs), ("train.batch_size", batch_size), ("optim.lr", lr),
-                       ("train.seed", seed), ("train.device", device), ("train.threads", threads)):
+                       ("train.seed", seed), ("train.device", device), ("train.threads", threads),
+                       ("train.tensorboard", tensorboard)):
         if value is not None:
             out[key] = value
     return out
@@ -127,10 +153,11 @@ def _overrides(epochs, batch_size, lr, seed, device, threads, options) -> dict[s
 
 def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batch_size: int | None = None,
         lr: float | None = None, seed: int | None = None, device: str | None = None, threads: int | None = None,
-        options: dict[str, Any] | None = None, data_dir: str | Path | None = None, out: str | Path | None = None,
+        tensorboard: bool | None = None, options: dict[str, Any] | None = None, data_dir: str | Path | None = None, out: str | Path | None = None,
         resume: bool = False, progress: bool = True, show_summary: bool = False,
         log: Callable[[str], None] | None = None, command: list[str] | None = None) -> Result:
-    """Train a recipe and return its Result.  `options` takes dotted keys: {"model.hidden": (256, 128)}."""
+    """Train a recipe and return its Result.  `options` takes dotted keys: {"model.hidden": (256, 128)}.
+    tensorboard=True: event files in RUN_DIR/tensorboard/ (= train.tensorboard; the `tensorboard` extra)."""
     log = log or (lambda msg: print(msg, flush=True))
     r = recipes.get_recipe(recipe)
     task = get_task(r.task)
@@ -141,7 +168,7 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
         raise ConfigError(f"{r.name} keeps no checkpoint, so there is nothing to resume (its runs take seconds to minutes); "
                           f"start it again without --resume")
     tier = tier or r.default_tier
-    overrides = _overrides(epochs, batch_size, lr, seed, device, threads, options)
+    overrides = _overrides(epochs, batch_size, lr, seed, device, threads, tensorboard, options)
 
     # Every setting resolved and checked before a process group is joined, data read or a run
     # directory made: a refusal leaves nothing behind.
@@ -200,6 +227,11 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
         log(f"precision: {cfg.train.precision} from here on (the run began in "
             f"{saved['config']['train']['precision']})")
         saved["config"]["train"]["precision"] = cfg.train.precision
+        write_json(run_dir.config, saved)
+    if resume and world.main and saved["config"]["train"].get("tensorboard", False) != cfg.train.tensorboard:
+        # config.json says whether the run logs to TensorBoard (the event files then hold every epoch:
+        # train/tensorboard.py writes the checkpoint's epochs again)
+        saved["config"]["train"]["tensorboard"] = cfg.train.tensorboard
         write_json(run_dir.config, saved)
     ctx = RunContext(recipe=r, tier=tier, cfg=cfg, run=run_dir, data_root=root, device=dev,
                      resume=resume, log=log, progress=progress, show_summary=show_summary,

@@ -3,7 +3,7 @@
     deepstudy list [PATTERN] [--markdown]
     deepstudy run NAME [--tier smoke|quick|full] [--epochs N] [--batch-size N] [--lr X] [--seed N]
                        [--set key=value ...] [--data-dir DIR] [--out DIR] [--device cpu|cuda]
-                       [--weights PATH] [--resume] [--summary]
+                       [--weights PATH] [--resume] [--summary] [--tensorboard]
     deepstudy eval RUN_DIR [--split val|test]
     deepstudy predict RUN_DIR FILE_OR_TEXT... [--json] [--top K]
     deepstudy generate RUN_DIR [--prompt TEXT] [--length N] [--temperature T] [--top-k K] [--seed N]
@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
                                      "(.pth), a .safetensors file or a run directory (= --set transfer.weights=PATH)")
     r.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     r.add_argument("--summary", action="store_true", help="print the model summary before training")
+    r.add_argument("--tensorboard", action="store_true", help="TensorBoard event files in RUN_DIR/tensorboard/ "
+                   "(= --set train.tensorboard=true; needs pip install 'deepstudy[tensorboard]')")
     r.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch only)")
 
     e = sub.add_parser("eval", help="evaluate a finished run's model on a split")
@@ -182,6 +184,8 @@ def cmd_run(args) -> int:
     options = parse_assignments(pair for group in args.assignments for pair in group)
     if args.weights is not None:
         options["transfer.weights"] = args.weights
+    if args.tensorboard:
+        options["train.tensorboard"] = True
     result = run(args.name, tier=args.tier, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                  seed=args.seed, device=args.device, threads=args.threads, options=options, data_dir=args.data_dir, out=args.out,
                  resume=args.resume, progress=not args.no_progress, show_summary=args.summary,

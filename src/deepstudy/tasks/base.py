@@ -171,7 +171,7 @@ class Task:
     def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
         """plots/: curves and whatever this kind of study shows (may add to metrics)."""
         from ..report.writers import write_curves
-        write_curves(ctx.run, result.history)
+        write_curves(ctx.run, result.history, recipe=ctx.recipe.name, kept=result.best_epoch)
 
     def headline(self, recipe, metrics: dict) -> str:
         raise NotImplementedError
@@ -277,6 +277,9 @@ def resolve(recipe, tier: str, overrides: dict[str, Any] | None = None) -> confi
             raw[section] = {"name": new}
     cfg = config.resolve(config.merge(raw, overrides), dataset_options, model_options)
     task.check(cfg)
+    if cfg.train.tensorboard:  # an optional package: refused here, before any data is read, when missing
+        from ..train.tensorboard import require
+        require()
     return cfg
 
 

@@ -68,7 +68,8 @@ class Classification(Task):
                 "test": {"accuracy": report["accuracy"], "loss": report["loss"], "per_class": report["per_class"]}}
 
     def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
-        write_plots(ctx.run, result.history, built.outputs["report"], built.data, built.outputs["logits"])
+        write_plots(ctx.run, result.history, built.outputs["report"], built.data, built.outputs["logits"],
+                    recipe=ctx.recipe.name, kept=result.best_epoch)
 
     def headline(self, recipe, metrics: dict) -> str:
         return headline(recipe, metrics)
@@ -129,9 +130,9 @@ def classification_sections(saved: dict) -> list[Section]:
 
 
 def write_plots(run: RunDir, history: list[dict], report: dict, data, logits: torch.Tensor,
-                n_grid: int = 32, n_mistakes: int = 24) -> None:
+                n_grid: int = 32, n_mistakes: int = 24, *, recipe: str = "", kept: int | None = None) -> None:
     classes = data.classes
-    write_curves(run, history)
+    write_curves(run, history, recipe=recipe, kept=kept)
     write_confusion(run, report["confusion_matrix"], classes)
     write_per_class_accuracy(run, report, classes)
     probs = torch.softmax(logits.float(), 1).cpu().numpy()

@@ -25,6 +25,7 @@ from ..errors import ConfigError, RunDirError
 from ..io import write_csv
 from ..models.summary import format_summary, summarize
 from ..report import plots
+from ..report.writers import write_curves
 from ..rundir import RunDir
 from ..train.checkpoint import load_weights
 from ..train.loop import Paths, fit
@@ -133,7 +134,8 @@ class Forecast(Task):
                 "free_running": free["metrics"] | {"steps": free["steps"]}}
 
     def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
-        write_plots(ctx.run, result.history, built.data, built.outputs["predicted"], built.outputs["free"])
+        write_plots(ctx.run, result.history, built.data, built.outputs["predicted"], built.outputs["free"],
+                    recipe=ctx.recipe.name, kept=result.best_epoch)
 
     def headline(self, recipe, metrics: dict) -> str:
         return headline(recipe, metrics)
@@ -238,11 +240,11 @@ def headline(recipe, metrics: dict) -> str:
     return "  |  ".join(parts)
 
 
-def write_plots(run: RunDir, history: list[dict], data: SeriesData, predicted: dict, free: dict) -> None:
+def write_plots(run: RunDir, history: list[dict], data: SeriesData, predicted: dict, free: dict, *,
+                recipe: str = "", kept: int | None = None) -> None:
     d = run.plots
-    plots.save(plots.curves(history, "training and validation (scaled series)", loss_label="loss (MSE)"),
-               d / "curves.png")
-    write_csv(d / "curves.csv", history)
+    write_curves(run, history, "training and validation (scaled series)", recipe=recipe, kept=kept,
+                 loss_label="loss (MSE)")
 
     if data.clean is None:  # a real series: the whole of it, with every fit over it
         n = len(data.values)
