@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -242,6 +243,15 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
     torch.set_num_threads(n_threads)
     try:
         metrics = runner.train(ctx)
+    except (torch.OutOfMemoryError, RuntimeError) as e:
+        if not _out_of_memory(e):
+            raise
+        if not resume and world.main:
+            run_dir.discard_unfinished()
+        asked = re.search(r"allocate (\d+) bytes", str(e))
+        raise ConfigError(f"out of memory on {dev.type}" + (f" ({int(asked[1]) / 2**30:,.1f} GiB asked for at once)" if asked else "")
+                          + ": the settings ask for more than this machine has; lower train.batch_size or the "
+                          "model's sizes") from None
     except BaseException:
         if not resume and world.main:  # a failed new run leaves no half-made folder behind
             run_dir.discard_unfinished()
@@ -289,6 +299,12 @@ def _settle_threads(threads: int, dev: torch.device, saved: dict | None, task_th
     n = machine.auto_threads(cores, busy)
     note = f"threads: {n} of {cores} cores, since other work keeps {busy:.1f} busy (--threads N to choose)"
     return n, note if n < cores else ""
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """An allocation that failed: a user's setting (a width, a batch) too big for this machine."""
+    return isinstance(e, torch.OutOfMemoryError) or any(
+        m in str(e) for m in ("can't allocate memory", "not enough memory", "out of memory"))
 
 
 def _quiet(msg: str) -> None:

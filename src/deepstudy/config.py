@@ -226,7 +226,14 @@ class Range:
 
 Fraction = Annotated[float, Range(0, 1, high_open=True)]  # a share of a split: 0 <= x < 1
 Share = Annotated[float, Range(0, 1)]  # a share that may be all: 0 <= x <= 1
-Count = Annotated[int, Range(0)]  # 0 or more
+Count = Annotated[int, Range(0, 2**31 - 1)]  # 0 or more
+# Upper bounds catch a slip of the keyboard (99999999999999999999) before torch overflows or
+# allocates for minutes; a size that merely does not fit in memory is refused when it is allocated.
+Size = Annotated[int, Range(1, 2**24)]  # a width, a length, a count: 1 or more
+Depth = Annotated[int, Range(1, 1000)]  # layers, convolutions per block
+Sizes = tuple[Size, ...]  # layer widths: each 1 or more
+Probability = Annotated[float, Range(0, 1, high_open=True)]  # dropout: 1 would drop everything
+Amount = Annotated[float, Range(0)]  # a magnitude (degrees of rotation, noise, a scale): 0 or more
 
 
 def builder_options(fn: Callable) -> dict[str, Option]:
@@ -254,8 +261,10 @@ def describe(tp) -> str:
         return describe(_non_none(tp)) + " or none"
     if origin in (tuple, list):
         inner = typing.get_args(tp)[0] if typing.get_args(tp) else str
-        plural = {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}.get(inner, str(inner))
-        return f"a comma-separated list of {plural} (e.g. 256,128)"
+        base, *extras = typing.get_args(inner) if typing.get_origin(inner) is Annotated else (inner,)
+        plural = {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}.get(base, str(base))
+        bounds = "".join(f", each {e}" for e in extras if isinstance(e, Range))
+        return f"a comma-separated list of {plural}{bounds} (e.g. 256,128)"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
 
 
@@ -322,7 +331,10 @@ def _coerce(value, tp):
     if tp is float:
         if isinstance(value, bool):
             raise TypeError
-        return float(value)
+        number = float(value)
+        if not math.isfinite(number):  # nan or inf is never a setting: it would only surface as NaN losses
+            raise ValueError
+        return number
     if tp is str:
         if not isinstance(value, str):
             raise TypeError

@@ -7,6 +7,8 @@
     checkpoint.pt     the full training state of the last epoch (torch.load(weights_only=True))
     summary.txt       the model's layer table, parameter counts and FLOPs
     vocab.json        text runs: the vocabulary built on the training split, in index order
+    splits.csv        which file (image folders and CSVs, with its group) or which position in the
+                      source file (MNIST, CIFAR-10, TREC) went to train, val and test
     samples.txt       language models: text sampled at several temperatures (and samples.json)
     plots/            PNGs, each beside the CSV/JSON of the numbers it shows
 """
@@ -37,6 +39,7 @@ class RunDir:
     vocab = property(lambda self: self.path / "vocab.json")  # text runs: tokens in index order
     samples = property(lambda self: self.path / "samples.txt")  # language models: generated text
     plots = property(lambda self: self.path / "plots")
+    splits = property(lambda self: self.path / "splits.csv")  # which example went to train, val and test
 
     def __repr__(self):
         return f"RunDir({str(self.path)!r})"

@@ -111,6 +111,16 @@ class ClassificationData:
         import torch  # here, not at the top: importing deepstudy.data must not import torch
         return torch.zeros((1, *self.in_shape), device=self.train.images.device)
 
+    def members(self) -> list[dict]:
+        """splits.csv: which example went to which split — here each image's position in the
+        file it came from (the training file for train and val, the test file for test), so a
+        generated split can be audited and rebuilt.  [] when the positions are not known."""
+        splits = {s: getattr(self, s) for s in ("train", "val", "test")}
+        if any(t.origin is None for t in splits.values()):
+            return []
+        return [{"split": s, "index": int(i), "label": self.classes[int(y)]}
+                for s, t in splits.items() for i, y in zip(t.origin.tolist(), t.labels.tolist())]
+
     def info(self) -> dict:
         """Everything `eval` and `predict` need to rebuild inputs, as plain JSON."""
         return {

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..config import Count
+from ..config import Amount, Count, Fraction, Share, Size
 from ..errors import ConfigError
 from . import ClassificationData, DataContext, register_dataset
 from .folders import seed_augment
@@ -62,8 +62,8 @@ def _pick(ds: ImageTensors, counts: tuple[int, ...], seed: int) -> list[ImageTen
 
 @register_dataset("cifar10_cats_dogs")
 def cifar10_cats_dogs(ctx: DataContext, *, variant: Literal["canonical", "jpeg"] = "canonical",
-                      train_per_class: int = 1000, val_per_class: int = 500, size: int = 150, limit: Count = 0,
-                      rotation: float = 0.0, shift: float = 0.0, shear: float = 0.0, zoom: float = 0.0,
+                      train_per_class: Size = 1000, val_per_class: Size = 500, size: Size = 150, limit: Count = 0,
+                      rotation: Amount = 0.0, shift: Share = 0.0, shear: Amount = 0.0, zoom: Fraction = 0.0,
                       flip: bool = False) -> ClassificationData:
     """Cats vs dogs from CIFAR-10 (see data/catsdogs.py).  variant: canonical or jpeg (as for
     cifar10); train_per_class, val_per_class: images per class drawn from CIFAR-10's training
@@ -79,7 +79,7 @@ def cifar10_cats_dogs(ctx: DataContext, *, variant: Literal["canonical", "jpeg"]
     splits, names = load_cifar10(ctx, variant, ("cat", "dog"), per_class)
     train, val = _pick(splits.train, (train_per_class, val_per_class), ctx.seed)
     test = splits.test
-    train, val, test = (ImageTensors(enlarge(d.images, size), d.labels) for d in (train, val, test))
+    train, val, test = (ImageTensors(enlarge(d.images, size), d.labels, d.origin) for d in (train, val, test))
     return EnlargedData("cifar10_cats_dogs", train.to(ctx.device), val.to(ctx.device), test.to(ctx.device), names,
                         Normalize.fit(train.images), splits.source, preprocess="crop",
                         augment=seed_augment(rotation, shift, shear, zoom, flip), note=splits.note,

@@ -32,18 +32,20 @@ import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 
-from ..config import Count, Fraction
+from ..config import Count, Fraction, Range
 from ..errors import ConfigError, DataError
 from ..io import atomic_path
 from . import ClassificationData, DataContext, register_dataset
 from .augment import random_cutout, random_hflip, random_translate
 from .root import cache_dir, downloads_allowed, writable
 from .tensors import ImageTensors, Normalize, split
+
+Pixels = Annotated[int, Range(0, 32)]  # padding for the random crop, a cutout's side: within a 32x32 image
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -106,8 +108,9 @@ def _splits_from(batches: dict[str, tuple[np.ndarray, np.ndarray]], source: str)
     train_x = np.concatenate([batches[n][0] for n in TRAIN_BATCHES])
     train_y = np.concatenate([batches[n][1] for n in TRAIN_BATCHES])
     test_x, test_y = batches["test_batch"]
-    return CifarSplits(ImageTensors(torch.from_numpy(train_x), torch.from_numpy(train_y)),
-                       ImageTensors(torch.from_numpy(test_x), torch.from_numpy(test_y)), source)
+    return CifarSplits(ImageTensors(torch.from_numpy(train_x), torch.from_numpy(train_y), torch.arange(len(train_y))),
+                       ImageTensors(torch.from_numpy(test_x), torch.from_numpy(test_y), torch.arange(len(test_y))),
+                       source)
 
 
 def read_python_folder(folder: Path) -> CifarSplits | None:
@@ -313,7 +316,7 @@ def select_classes(ds: ImageTensors, labels: list[int]) -> ImageTensors:
     remap = torch.full((max(len(CLASSES), int(ds.labels.max()) + 1 if len(ds) else 0),), -1, dtype=torch.int64)
     remap[torch.tensor(labels)] = torch.arange(len(labels))
     keep = remap[ds.labels] >= 0
-    return ImageTensors(ds.images[keep], remap[ds.labels[keep]])
+    return ImageTensors(ds.images[keep], remap[ds.labels[keep]], None if ds.origin is None else ds.origin[keep.cpu()])
 
 
 def load_cifar10(ctx: DataContext, variant: str = "canonical", classes: tuple[str, ...] = (),
@@ -354,8 +357,8 @@ def make_augment(crop: int, flip: bool, cutout: int, normalize: Normalize, pad: 
 
 @register_dataset("cifar10")
 def cifar10(ctx: DataContext, *, variant: Literal["canonical", "jpeg"] = "canonical", val_fraction: Fraction = 0.1,
-            classes: tuple[str, ...] = (), limit: Count = 0, crop: int = 4, flip: bool = True,
-            cutout: int = 0, pad: Literal["zeros", "reflect"] = "zeros") -> ClassificationData:
+            classes: tuple[str, ...] = (), limit: Count = 0, crop: Pixels = 4, flip: bool = True,
+            cutout: Pixels = 0, pad: Literal["zeros", "reflect"] = "zeros") -> ClassificationData:
     """CIFAR-10.  variant: canonical (torchvision's python layout) or jpeg (the JPEG copy, decoded
     once and cached); val_fraction: share of the training images held out for validation (0.1:
     45k/5k; the seeds' 0.2: 40k/10k); classes: keep only these classes, relabelled in this order

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..config import Count, Fraction, Share
+from ..config import Amount, Count, Fraction, Share, Size
 from ..errors import ConfigError, DataError, UserError
 from ..io import atomic_path
 from . import ClassificationData, DataContext, register_dataset
@@ -314,9 +314,13 @@ class FileImageData(ClassificationData):
     that were skipped (copied into config.json)."""
 
     skipped: list = field(default_factory=list)
+    listing: list = field(default_factory=list)  # splits.csv: every file kept, with its split (file_rows)
 
     def info(self) -> dict:
         return {**super().info(), "skipped": [{"file": n, "reason": r} for n, r in self.skipped]}
+
+    def members(self) -> list[dict]:
+        return self.listing
 
 
 class _Files(torch.utils.data.Dataset):
@@ -350,6 +354,10 @@ class StreamingImageData:
     workers: int = 0
     skipped: list = field(default_factory=list)
     preprocess: str = "resize"
+    listing: list = field(default_factory=list)
+
+    def members(self) -> list[dict]:
+        return self.listing
 
     def _batches(self, split: str, batch_size: int, order=None, generator=None, channels_last=False):
         loader = torch.utils.data.DataLoader(_Files(self.splits[split], self.side), batch_size=batch_size,
@@ -413,7 +421,7 @@ def build_file_data(name: str, ctx: DataContext, splits: dict[str, FileList], cl
     if needed <= memory_mb * 2 ** 20:
         every = [p for s in SPLITS for p in splits[s].paths]
         images, reasons = decode_cached(every, size, ctx.log)  # one pass, one cache file for all splits
-        tensors, start = {}, 0
+        tensors, start, listing = {}, 0, []
         for s in SPLITS:
             files = splits[s]
             mine = range(start, start + len(files))
@@ -422,6 +430,7 @@ def build_file_data(name: str, ctx: DataContext, splits: dict[str, FileList], cl
             bad += [(_name(every[i], names_from), reasons[i]) for i in mine if reasons[i] is not None]
             tensors[s] = ImageTensors(images[ok].contiguous(),
                                       torch.tensor([files.labels[i - mine.start] for i in ok], dtype=torch.int64))
+            listing += file_rows(s, files, [i - mine.start for i in ok], classes, names_from)
         check_bad(bad, total, max_bad, where, ctx.log)
         if any(len(tensors[s]) == 0 for s in SPLITS):
             raise DataError(f"{where}: after skipping unreadable images a split is empty "
@@ -429,7 +438,7 @@ def build_file_data(name: str, ctx: DataContext, splits: dict[str, FileList], cl
         normalize = Normalize.fit(tensors["train"].images)
         return FileImageData(name, tensors["train"].to(ctx.device), tensors["val"].to(ctx.device),
                              tensors["test"].to(ctx.device), classes, normalize, source, preprocess="resize",
-                             augment=augment, skipped=bad)
+                             augment=augment, skipped=bad, listing=listing)
 
     # Streamed: check every file can be opened now (a header check, not a decode), so a bad one
     # is skipped here rather than failing an epoch later
@@ -443,7 +452,16 @@ def build_file_data(name: str, ctx: DataContext, splits: dict[str, FileList], cl
     check_bad(bad, total, max_bad, where, ctx.log)
     sample = splits["train"].take(range(0, len(splits["train"]), max(1, len(splits["train"]) // 500)))
     normalize = Normalize.fit(torch.from_numpy(_decode(sample.paths, size)[0]))  # statistics of <=500 images
-    return StreamingImageData(name, splits, classes, normalize, source, size, ctx.device, augment, workers, bad)
+    listing = [row for s in SPLITS for row in file_rows(s, splits[s], range(len(splits[s])), classes, names_from)]
+    return StreamingImageData(name, splits, classes, normalize, source, size, ctx.device, augment, workers, bad,
+                              listing=listing)
+
+
+def file_rows(split: str, files: FileList, keep, classes: list[str], root: Path) -> list[dict]:
+    """splits.csv's rows for the files of one split that were kept: the file as the user names
+    it, its class and, with a group column, its group (so a split by group can be checked)."""
+    return [{"split": split, "file": _name(files.paths[i], root), "label": classes[files.labels[i]],
+             **({"group": files.groups[i]} if files.groups is not None else {})} for i in keep]
 
 
 def _name(path: Path, root: Path) -> str:
@@ -479,9 +497,9 @@ def _resolve(ctx: DataContext, value: str, option: str) -> Path:
 # ------------------------------------------------------------------ the registered datasets
 
 @register_dataset("image_folder")
-def image_folder(ctx: DataContext, *, path: str = "", size: int = 150, val_fraction: Fraction = 0.1,
-                 test_fraction: Fraction = 0.1, max_bad: Share = 0.05, memory_mb: int = 2048, workers: int = 0,
-                 limit: Count = 0, rotation: float = 0.0, shift: float = 0.0, shear: float = 0.0, zoom: float = 0.0,
+def image_folder(ctx: DataContext, *, path: str = "", size: Size = 150, val_fraction: Fraction = 0.1,
+                 test_fraction: Fraction = 0.1, max_bad: Share = 0.05, memory_mb: Size = 2048, workers: Count = 0,
+                 limit: Count = 0, rotation: Amount = 0.0, shift: Share = 0.0, shear: Amount = 0.0, zoom: Fraction = 0.0,
                  flip: bool = False) -> ClassificationData:
     """A folder of images, one subfolder per class (see data/folders.py).  size: side the images
     are resized to; val_fraction, test_fraction: shares carved when the folder has no val/test
@@ -500,10 +518,10 @@ def image_folder(ctx: DataContext, *, path: str = "", size: int = 150, val_fract
 
 @register_dataset("image_csv")
 def image_csv(ctx: DataContext, *, csv: str = "", path_column: str = "path", label_column: str = "label",
-              group_column: str = "", split_column: str = "", image_root: str = "", size: int = 150,
-              val_fraction: Fraction = 0.1, test_fraction: Fraction = 0.1, max_bad: Share = 0.05, memory_mb: int = 2048,
-              workers: int = 0, limit: Count = 0, rotation: float = 0.0, shift: float = 0.0, shear: float = 0.0,
-              zoom: float = 0.0, flip: bool = False) -> ClassificationData:
+              group_column: str = "", split_column: str = "", image_root: str = "", size: Size = 150,
+              val_fraction: Fraction = 0.1, test_fraction: Fraction = 0.1, max_bad: Share = 0.05, memory_mb: Size = 2048,
+              workers: Count = 0, limit: Count = 0, rotation: Amount = 0.0, shift: Share = 0.0, shear: Amount = 0.0,
+              zoom: Fraction = 0.0, flip: bool = False) -> ClassificationData:
     """Images listed in a CSV (see data/folders.py).  csv: the file; path_column, label_column:
     its columns for the image path and the class; group_column: images of one group never
     span two splits; split_column: train/val/test given per row; image_root: folder the paths

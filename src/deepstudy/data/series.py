@@ -30,7 +30,7 @@ from typing import Iterator, Literal
 import numpy as np
 import torch
 
-from ..config import Fraction
+from ..config import Amount, Count, Fraction, Size, Sizes
 from ..errors import ConfigError, DataError
 from . import DataContext, register_dataset
 from .root import EMBEDDED, packaged_data_allowed
@@ -326,9 +326,9 @@ def find_airline_csv(csv_option: str, root: Path) -> Path:
 
 
 @register_dataset("airline_passengers")
-def airline_passengers(ctx: DataContext, *, csv: str = "", column: str = "", look_back: int = 1,
-                       test_fraction: Fraction = 0.33, val_steps: int = 12, season: int = 12, log: bool = False,
-                       difference: tuple[int, ...] = (), seasonal_features: bool = False,
+def airline_passengers(ctx: DataContext, *, csv: str = "", column: str = "", look_back: Size = 1,
+                       test_fraction: Fraction = 0.33, val_steps: Size = 12, season: Size = 12, log: bool = False,
+                       difference: Sizes = (), seasonal_features: bool = False,
                        scaler: Literal["minmax", "standard", "none"] = "minmax") -> SeriesData:
     """Monthly international airline passengers 1949-1960 (Box & Jenkins), or any CSV: `csv` a
     path (default: the data root's airline-passengers/airline-passengers.csv), `column` the
@@ -370,9 +370,9 @@ def best_possible_mse(t: np.ndarray, cycle: int, noise: float, kind: str) -> flo
 
 
 @register_dataset("sine")
-def sine(ctx: DataContext, *, length: int = 25001, cycle: int = 50, noise: float = 0.4,
-         noise_kind: Literal["phase", "additive"] = "phase", look_back: int = 10, test_fraction: Fraction = 0.25,
-         val_fraction: Fraction = 0.1, seed: int = 0) -> SeriesData:
+def sine(ctx: DataContext, *, length: Size = 25001, cycle: Size = 50, noise: Amount = 0.4,
+         noise_kind: Literal["phase", "additive"] = "phase", look_back: Size = 10, test_fraction: Fraction = 0.25,
+         val_fraction: Fraction = 0.1, seed: Count = 0) -> SeriesData:
     """A noisy sine wave: `length` steps, `cycle` steps per period, `noise` the noise factor
     (the seed's: 500 cycles of 50 steps, phase noise 0.4).  `val_fraction` of the training
     period, at its end, is held out for model selection."""

@@ -22,7 +22,7 @@ from typing import Iterator
 
 import torch
 
-from ..config import Count, Fraction
+from ..config import Count, Fraction, Size
 from ..errors import ConfigError, DataError
 from . import DataContext, register_dataset
 from .text import Vocab
@@ -96,7 +96,7 @@ def read_text(path: Path) -> str:
 
 @register_dataset("tinyshakespeare")
 def tinyshakespeare(ctx: DataContext, *, val_fraction: Fraction = 0.05, test_fraction: Fraction = 0.05,
-                    window: int = 128, limit: Count = 0) -> CharCorpus:
+                    window: Size = 128, limit: Count = 0) -> CharCorpus:
     """Tiny Shakespeare as characters.  val_fraction, test_fraction: the shares after the
     training text (contiguous, in that order); window: characters per truncated-BPTT step;
     limit: read only the first `limit` characters (smoke tests)."""

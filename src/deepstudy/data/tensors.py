@@ -18,6 +18,8 @@ import torch
 class ImageTensors:
     images: torch.Tensor  # uint8, N x C x H x W
     labels: torch.Tensor  # int64, N
+    # each example's position in the file it was read from (splits.csv: which went where), when known
+    origin: torch.Tensor | None = None
 
     def __post_init__(self):
         assert self.images.dtype == torch.uint8 and self.images.ndim == 4, self.images.shape
@@ -27,10 +29,11 @@ class ImageTensors:
         return len(self.labels)
 
     def subset(self, index) -> "ImageTensors":
-        return ImageTensors(self.images[index], self.labels[index])
+        return ImageTensors(self.images[index], self.labels[index],
+                            None if self.origin is None else self.origin[index.cpu() if torch.is_tensor(index) else index])
 
     def to(self, device) -> "ImageTensors":
-        return ImageTensors(self.images.to(device), self.labels.to(device))
+        return ImageTensors(self.images.to(device), self.labels.to(device), self.origin)
 
     def class_counts(self, num_classes: int) -> list[int]:
         return torch.bincount(self.labels.cpu(), minlength=num_classes).tolist()

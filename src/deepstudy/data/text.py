@@ -144,6 +144,10 @@ class TextClassificationData:
     word_dropout: float = 0.0
     note: str = ""  # e.g. "not the canonical bytes": shown beside measured numbers
     unit: str = "questions"
+    listing: list = field(default_factory=list)  # splits.csv: which question went to which split
+
+    def members(self) -> list[dict]:
+        return self.listing
 
     def train_batches(self, batch_size: int, generator: torch.Generator, channels_last: bool = False):
         return token_batches(self.train, batch_size, generator, self.word_dropout, self.vocab.unk)

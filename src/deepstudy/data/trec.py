@@ -20,7 +20,7 @@ from typing import Literal
 
 import torch
 
-from ..config import Count, Fraction
+from ..config import Count, Fraction, Probability, Size
 from ..errors import ConfigError, DataError
 from . import DataContext, register_dataset
 from .text import TextClassificationData, TokenSequences, Vocab, tokenize
@@ -73,7 +73,7 @@ def _canonical_note(folder: Path, log) -> str:
 
 @register_dataset("trec")
 def trec(ctx: DataContext, *, labels: Literal["coarse", "fine"] = "coarse", val_fraction: Fraction = 0.1,
-         min_freq: int = 1, lowercase: bool = True, word_dropout: float = 0.0,
+         min_freq: Size = 1, lowercase: bool = True, word_dropout: Probability = 0.0,
          limit: Count = 0) -> TextClassificationData:
     """TREC questions.  labels: coarse (6 classes) or fine (50, named COARSE:fine);
     val_fraction: share of the training questions held out for validation;
@@ -101,10 +101,13 @@ def trec(ctx: DataContext, *, labels: Literal["coarse", "fine"] = "coarse", val_
 
     order = torch.randperm(len(rows["train"]), generator=torch.Generator().manual_seed(ctx.seed)).tolist()
     n_val = round(len(order) * val_fraction)
-    parts = {"train": [rows["train"][i] for i in order[n_val:]], "val": [rows["train"][i] for i in order[:n_val]],
-             "test": rows["test"]}
+    # each question's position among its file's questions (train and val: the training file)
+    positions = {"train": order[n_val:], "val": order[:n_val], "test": list(range(len(rows["test"])))}
     if limit:  # smoke tier: a small real subset, same proportions
-        parts = {s: p[:limit if s == "train" else max(1, limit // 4)] for s, p in parts.items()}
+        positions = {s: p[:limit if s == "train" else max(1, limit // 4)] for s, p in positions.items()}
+    parts = {s: [rows["test" if s == "test" else "train"][i] for i in p] for s, p in positions.items()}
+    listing = [{"split": s, "index": i, "label": target(label), "text": text}
+               for s in positions for i, (label, text) in zip(positions[s], parts[s])]
     tokens = {s: [tokenize(text, lowercase) for _, text in p] for s, p in parts.items()}
     if ctx.vocab is not None:  # a finished run's own vocabulary (eval, resume): its ids are the model's
         vocab = Vocab(ctx.vocab)
@@ -115,4 +118,4 @@ def trec(ctx: DataContext, *, labels: Literal["coarse", "fine"] = "coarse", val_
     return TextClassificationData(
         "trec" if labels == "coarse" else "trec_fine", splits["train"].to(ctx.device), splits["val"].to(ctx.device),
         splits["test"].to(ctx.device), classes, vocab, str(folder), lowercase=lowercase, word_dropout=word_dropout,
-        note=note)
+        note=note, listing=listing)

@@ -4,18 +4,24 @@ optionally augmented here."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import torch
 
-from ..config import Count, Fraction
+from ..config import Count, Fraction, Range
 from . import ClassificationData, DataContext, register_dataset
 from .augment import random_hflip, random_translate
 from .idx_files import FAMILIES, MD5, load_checked, load_idx_family  # noqa: F401  (re-exported)
 from .tensors import ImageTensors, Normalize, split
 
 
+Pixels = Annotated[int, Range(0, 27)]  # a translation inside a 28x28 image
+
+
 def _tensors(images: np.ndarray, labels: np.ndarray) -> ImageTensors:
-    return ImageTensors(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)))
+    return ImageTensors(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)),
+                        torch.arange(len(labels)))
 
 
 def _augment(shift: int, flip: bool):
@@ -46,7 +52,7 @@ def _build(kind: str, ctx: DataContext, val_fraction: float, limit: int, shift: 
 
 
 @register_dataset("mnist")
-def mnist(ctx: DataContext, *, val_fraction: Fraction = 0.1, limit: Count = 0, shift: int = 0,
+def mnist(ctx: DataContext, *, val_fraction: Fraction = 0.1, limit: Count = 0, shift: Pixels = 0,
           flip: bool = False) -> ClassificationData:
     """MNIST digits.  val_fraction: share of the 60k training images held out for validation;
     limit: cap the training images (val and test get a quarter as many; smoke tests);
@@ -56,7 +62,7 @@ def mnist(ctx: DataContext, *, val_fraction: Fraction = 0.1, limit: Count = 0, s
 
 
 @register_dataset("fashion_mnist")
-def fashion_mnist(ctx: DataContext, *, val_fraction: Fraction = 0.1, limit: Count = 0, shift: int = 0,
+def fashion_mnist(ctx: DataContext, *, val_fraction: Fraction = 0.1, limit: Count = 0, shift: Pixels = 0,
                   flip: bool = False) -> ClassificationData:
     """Fashion-MNIST: same options as mnist."""
     return _build("fashion_mnist", ctx, val_fraction, limit, shift, flip)

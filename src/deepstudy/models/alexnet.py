@@ -11,6 +11,7 @@ alexnet_cifar   AlexNet's channel plan (64-192-384-256-256, as in torchvision's 
 import torch.nn as nn
 
 from . import register_model
+from ..config import Probability, Size, Sizes
 
 
 def _features(in_channels: int, channels, kernels, pool_after, batch_norm: bool) -> tuple[nn.Sequential, int, int]:
@@ -49,8 +50,8 @@ def alexnet_like(in_shape, num_classes, channels, kernels, hidden, dropout, batc
 
 
 @register_model("alexnet_mini")
-def alexnet_mini(in_shape, num_classes, *, channels: tuple[int, ...] = (64, 128, 256, 256, 128),
-                 hidden: int = 1024, dropout: float = 0.5, batch_norm: bool = False) -> nn.Module:
+def alexnet_mini(in_shape, num_classes, *, channels: Sizes = (64, 128, 256, 256, 128),
+                 hidden: Size = 1024, dropout: Probability = 0.5, batch_norm: bool = False) -> nn.Module:
     """channels: the five convolutions' widths (3x3 kernels); hidden: width of the two FC
     layers; dropout: before each FC layer; batch_norm: BN after each convolution (not in the
     seed; trains in far fewer epochs)."""
@@ -58,8 +59,8 @@ def alexnet_mini(in_shape, num_classes, *, channels: tuple[int, ...] = (64, 128,
 
 
 @register_model("alexnet_cifar")
-def alexnet_cifar(in_shape, num_classes, *, channels: tuple[int, ...] = (64, 192, 384, 256, 256),
-                  hidden: int = 4096, dropout: float = 0.5, batch_norm: bool = False) -> nn.Module:
+def alexnet_cifar(in_shape, num_classes, *, channels: Sizes = (64, 192, 384, 256, 256),
+                  hidden: Size = 4096, dropout: Probability = 0.5, batch_norm: bool = False) -> nn.Module:
     """channels: the five convolutions' widths (5x5, 5x5, then 3x3 kernels); hidden: width of
     the two FC layers; dropout: before each FC layer; batch_norm: BN after each convolution."""
     return alexnet_like(in_shape, num_classes, channels, (5, 5, 3, 3, 3), (hidden, hidden), dropout, batch_norm)

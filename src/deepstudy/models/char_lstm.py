@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 
 from . import register_model
+from ..config import Depth, Probability, Size
 
 
 class CharLSTM(nn.Module):
@@ -27,8 +28,8 @@ class CharLSTM(nn.Module):
 
 
 @register_model("char_lstm")
-def char_lstm(in_shape, num_classes, *, embed_dim: int = 32, hidden: int = 128, layers: int = 1,
-              dropout: float = 0.2) -> nn.Module:
+def char_lstm(in_shape, num_classes, *, embed_dim: Size = 32, hidden: Size = 128, layers: Depth = 1,
+              dropout: Probability = 0.2) -> nn.Module:
     """in_shape: (vocabulary size,); num_classes: the characters it predicts (the same vocabulary).
     dropout: on the LSTM's outputs, and between layers when there are several."""
     return CharLSTM(in_shape[0], num_classes, embed_dim, hidden, layers, dropout)

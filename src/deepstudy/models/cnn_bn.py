@@ -8,11 +8,12 @@ conv biases are dropped because BN's shift makes them redundant.
 import torch.nn as nn
 
 from . import register_model
+from ..config import Depth, Probability, Size, Sizes
 
 
 @register_model("cnn_bn")
-def cnn_bn(in_shape, num_classes, *, channels: tuple[int, ...] = (64, 128, 256), convs_per_block: int = 2,
-           hidden: int = 256, dropout: float = 0.3) -> nn.Module:
+def cnn_bn(in_shape, num_classes, *, channels: Sizes = (64, 128, 256), convs_per_block: Depth = 2,
+           hidden: Size = 256, dropout: Probability = 0.3) -> nn.Module:
     """channels: output channels of each block (each halves the image with a max-pool);
     convs_per_block: Conv-BN-ReLU layers per block; hidden: width of the FC layer before the
     classifier (0: straight to the classifier); dropout: before each FC layer."""

@@ -3,12 +3,13 @@
 import torch.nn as nn
 
 from . import register_model
+from ..config import Depth, Probability, Size, Sizes
 
 
 @register_model("cnn_simple")
-def cnn_simple(in_shape, num_classes, *, channels: tuple[int, ...] = (32, 64), kernel_size: int = 3,
-               convs_per_block: int = 1, hidden: int = 128, batch_norm: bool = False,
-               dropout: float = 0.0, block_dropout: float = 0.0) -> nn.Module:
+def cnn_simple(in_shape, num_classes, *, channels: Sizes = (32, 64), kernel_size: Size = 3,
+               convs_per_block: Depth = 1, hidden: Size = 128, batch_norm: bool = False,
+               dropout: Probability = 0.0, block_dropout: Probability = 0.0) -> nn.Module:
     """channels: output channels of each block (each block ends in a 2x2 max-pool);
     convs_per_block: 2 gives VGG-style Conv-Conv-Pool blocks;
     hidden: width of the FC layer before the classifier (0: none);

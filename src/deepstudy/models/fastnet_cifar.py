@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import register_model
+from ..config import Amount, Share, Sizes
 
 
 class PatchWhitening(nn.Module):
@@ -175,9 +176,9 @@ _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
 
 
 @register_model("fastnet_cifar")
-def fastnet_cifar(in_shape, num_classes, *, widths: tuple[int, ...] = (64, 256, 256),
-                  activation: Literal["gelu", "relu"] = "gelu", bn_momentum: float = 0.4, bias_scale: float = 8.0,
-                  logit_scale: float = 1 / 9, tta: Literal["none", "flip", "flip_translate"] = "flip",
+def fastnet_cifar(in_shape, num_classes, *, widths: Sizes = (64, 256, 256),
+                  activation: Literal["gelu", "relu"] = "gelu", bn_momentum: Share = 0.4, bias_scale: Amount = 8.0,
+                  logit_scale: Amount = 1 / 9, tta: Literal["none", "flip", "flip_translate"] = "flip",
                   whiten_fit: Literal["clean", "first_batch"] = "clean") -> nn.Module:
     """widths: output channels of each conv group (each halves the resolution);
     activation: gelu (airbench's choice) or relu (no faster here: 2.34 s against 2.18 s per bf16

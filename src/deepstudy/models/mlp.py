@@ -6,12 +6,13 @@ import torch.nn as nn
 
 from . import register_model
 from .common import ACTIVATIONS
+from ..config import Probability, Sizes
 
 
 @register_model("mlp")
-def mlp(in_shape, num_classes, *, hidden: tuple[int, ...] = (128, 128, 128),
+def mlp(in_shape, num_classes, *, hidden: Sizes = (128, 128, 128),
         activation: Literal["relu", "gelu", "sigmoid", "tanh"] = "relu",
-        batch_norm: bool = False, dropout: float = 0.0) -> nn.Module:
+        batch_norm: bool = False, dropout: Probability = 0.0) -> nn.Module:
     layers: list[nn.Module] = [nn.Flatten()]
     width = 1
     for d in in_shape:

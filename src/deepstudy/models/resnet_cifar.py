@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import register_model
+from ..config import Size
 
 
 class PadShortcut(nn.Module):
@@ -83,7 +84,7 @@ def _register_he(depth: int):
     n = (depth - 2) // 6
 
     @register_model(f"resnet{depth}_cifar")
-    def build(in_shape, num_classes, *, width: int = 16, shortcut: Literal["A", "B"] = "A") -> nn.Module:
+    def build(in_shape, num_classes, *, width: Size = 16, shortcut: Literal["A", "B"] = "A") -> nn.Module:
         """width: channels of the first stage (16 in the paper; then 2x and 4x);
         shortcut: A (zero-padding identity, the paper's CIFAR choice) or B (1x1 conv projection)."""
         return ResNetCifar(in_shape[0], num_classes, [(width, n), (2 * width, n), (4 * width, n)], width, shortcut)
@@ -96,7 +97,7 @@ for _depth in (20, 32, 56):
 
 
 @register_model("resnet18_cifar")
-def resnet18_cifar(in_shape, num_classes, *, width: int = 64) -> nn.Module:
+def resnet18_cifar(in_shape, num_classes, *, width: Size = 64) -> nn.Module:
     """width: channels of the first stage (64 as in ResNet-18; then 2x, 4x, 8x)."""
     return ResNetCifar(in_shape[0], num_classes, [(width, 2), (2 * width, 2), (4 * width, 2), (8 * width, 2)],
                        width, "B")

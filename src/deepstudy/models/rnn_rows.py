@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from . import register_model
+from ..config import Depth, Probability, Size
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -33,6 +34,6 @@ class RowRNN(nn.Module):
 
 
 @register_model("rnn_rows")
-def rnn_rows(in_shape, num_classes, *, cell: Literal["rnn", "lstm", "gru"] = "lstm", hidden: int = 128,
-             layers: int = 1, bidirectional: bool = False, dropout: float = 0.0) -> nn.Module:
+def rnn_rows(in_shape, num_classes, *, cell: Literal["rnn", "lstm", "gru"] = "lstm", hidden: Size = 128,
+             layers: Depth = 1, bidirectional: bool = False, dropout: Probability = 0.0) -> nn.Module:
     return RowRNN(in_shape, num_classes, cell, hidden, layers, bidirectional, dropout)

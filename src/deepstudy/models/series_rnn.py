@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from . import register_model
+from ..config import Depth, Probability, Size
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -31,7 +32,7 @@ class SeriesRNN(nn.Module):
 
 
 @register_model("series_rnn")
-def series_rnn(in_shape, num_classes, *, cell: Literal["rnn", "lstm", "gru"] = "lstm", hidden: int = 4,
-               layers: int = 1, dropout: float = 0.0) -> nn.Module:
+def series_rnn(in_shape, num_classes, *, cell: Literal["rnn", "lstm", "gru"] = "lstm", hidden: Size = 4,
+               layers: Depth = 1, dropout: Probability = 0.0) -> nn.Module:
     """`cell=rnn` is Keras' SimpleRNN (tanh); `hidden` units per layer."""
     return SeriesRNN(in_shape, num_classes, cell, hidden, layers, dropout)

@@ -23,6 +23,7 @@ import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from . import register_model
+from ..config import Depth, Probability, Size
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -75,9 +76,9 @@ class RecurrentClassifier(nn.Module):
 
 
 @register_model("text_rnn")
-def text_rnn(in_shape, num_classes, *, cell: Literal["rnn", "gru", "lstm"] = "lstm", embed_dim: int = 128,
-             hidden: int = 128, layers: int = 1, bidirectional: bool = False,
-             pooling: Literal["last", "attention", "max"] = "last", dropout: float = 0.5) -> nn.Module:
+def text_rnn(in_shape, num_classes, *, cell: Literal["rnn", "gru", "lstm"] = "lstm", embed_dim: Size = 128,
+             hidden: Size = 128, layers: Depth = 1, bidirectional: bool = False,
+             pooling: Literal["last", "attention", "max"] = "last", dropout: Probability = 0.5) -> nn.Module:
     """in_shape: (vocabulary size,).  dropout: on the embeddings, between layers and before the
     classifier (small data: 5,000 questions overfit fast)."""
     return RecurrentClassifier(in_shape[0], num_classes, cell, embed_dim, hidden, layers, bidirectional,

@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from ..errors import ConfigError
 from . import register_model
+from ..config import Depth, Probability, Size
 
 
 def sinusoidal_positions(length: int, dim: int, device=None) -> torch.Tensor:
@@ -50,8 +51,8 @@ class TransformerClassifier(nn.Module):
 
 
 @register_model("text_transformer")
-def text_transformer(in_shape, num_classes, *, dim: int = 128, heads: int = 4, layers: int = 2, ff_dim: int = 256,
-                     dropout: float = 0.1) -> nn.Module:
+def text_transformer(in_shape, num_classes, *, dim: Size = 128, heads: Size = 4, layers: Depth = 2, ff_dim: Size = 256,
+                     dropout: Probability = 0.1) -> nn.Module:
     """in_shape: (vocabulary size,)."""
     if dim % heads or dim % 2:
         raise ConfigError(f"model.dim ({dim}) must be even and divisible by model.heads ({heads})")

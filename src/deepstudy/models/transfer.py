@@ -19,15 +19,19 @@ eval mode while the rest trains, so their BatchNorm statistics never move.
 
 from __future__ import annotations
 
+import typing
 from collections import OrderedDict
+from typing import Literal
 
 import torch
 import torch.nn as nn
 
+from ..config import Count, Probability
 from ..errors import ConfigError
 from . import register_model
 
-POOLS = ("flatten", "avg", "max")  # Keras applications' pooling=None/"avg"/"max"
+Pool = Literal["flatten", "avg", "max"]  # Keras applications' pooling=None/"avg"/"max"
+POOLS = typing.get_args(Pool)
 
 
 def seed_head(in_features: int, num_classes: int, hidden: int = 256, dropout: float = 0.5) -> nn.Sequential:
@@ -225,7 +229,7 @@ TORCHVISION_BASES = {
 
 
 def _register(name: str):
-    def build(in_shape, num_classes, *, hidden: int = 256, dropout: float = 0.5, pool: str = "flatten") -> TransferNet:
+    def build(in_shape, num_classes, *, hidden: Count = 256, dropout: Probability = 0.5, pool: Pool = "flatten") -> TransferNet:
         """torchvision's convolutional base with the seeds' head.  hidden: width of the head's
         Dense layer (0: none); dropout: before the last layer; pool: flatten (the seeds'), avg or max
         (global average or max pooling first: far fewer head weights on big inputs)."""

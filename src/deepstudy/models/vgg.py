@@ -8,6 +8,7 @@ vgg*_bn); without it, VGG-16 needs a low learning rate and careful initialisatio
 import torch.nn as nn
 
 from . import register_model
+from ..config import Probability, Size
 
 # numbers: a 3x3 conv with that many channels (at width 64); "M": a 2x2 max-pool
 PLANS = {
@@ -45,7 +46,7 @@ def _register(depth: int, batch_norm: bool):
     name = f"vgg{depth}{'_bn' if batch_norm else ''}_cifar"
 
     @register_model(name)
-    def build(in_shape, num_classes, *, width: int = 64, dropout: float = 0.0) -> nn.Module:
+    def build(in_shape, num_classes, *, width: Size = 64, dropout: Probability = 0.0) -> nn.Module:
         """width: channels of the first stage (64 in the paper; the others scale with it);
         dropout: before the classifier."""
         return vgg_cifar(depth, in_shape, num_classes, batch_norm, width, dropout)

@@ -9,13 +9,14 @@ documented full tier, with torchvision's ImageNet weights).
 
 import torch.nn as nn
 
+from ..config import Count, Depth, Probability, Sizes
 from . import register_model
-from .transfer import TransferNet
+from .transfer import Pool, TransferNet
 
 
 @register_model("vgg_small_cifar")
-def vgg_small_cifar(in_shape, num_classes, *, channels: tuple[int, ...] = (32, 64, 128), convs_per_block: int = 2,
-                    hidden: int = 256, dropout: float = 0.5, pool: str = "flatten") -> TransferNet:
+def vgg_small_cifar(in_shape, num_classes, *, channels: Sizes = (32, 64, 128), convs_per_block: Depth = 2,
+                    hidden: Count = 256, dropout: Probability = 0.5, pool: Pool = "flatten") -> TransferNet:
     """channels: output channels of each block (each ends in a 2x2 max-pool); convs_per_block:
     3x3 convolutions per block; hidden, dropout, pool: the head (see models/transfer.py)."""
     c = in_shape[0]

@@ -12,11 +12,12 @@ import torch.nn as nn
 
 from . import register_model
 from .alexnet import alexnet_like
+from ..config import Probability, Sizes
 
 
 @register_model("zfnet_cifar")
-def zfnet_cifar(in_shape, num_classes, *, channels: tuple[int, ...] = (96, 256, 384, 384, 256),
-                hidden: tuple[int, ...] = (1024, 512), dropout: float = 0.5, batch_norm: bool = True) -> nn.Module:
+def zfnet_cifar(in_shape, num_classes, *, channels: Sizes = (96, 256, 384, 384, 256),
+                hidden: Sizes = (1024, 512), dropout: Probability = 0.5, batch_norm: bool = True) -> nn.Module:
     """channels: the five convolutions' widths (5x5 first, then 3x3); hidden: widths of the two
     hidden FC layers (the third is the classifier); dropout: before each hidden FC layer;
     batch_norm: BN after each convolution (the original used local response normalisation)."""

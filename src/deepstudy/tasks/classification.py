@@ -14,7 +14,7 @@ import torch
 from ..data.images import load_image
 from ..data.tensors import Normalize
 from ..data.text import TextClassificationData, Vocab, encode_texts
-from ..errors import RunDirError, UserError
+from ..errors import ConfigError, RunDirError, UserError
 from ..models.summary import format_summary, summarize
 from ..report.writers import (write_class_distribution, write_confusion, write_curves, write_per_class_accuracy,
                               write_prediction_grids, write_prediction_tables)
@@ -33,6 +33,9 @@ class Classification(Task):
     def build(self, ctx: RunContext) -> Built:
         cfg = ctx.cfg
         data = build_data(cfg, ctx.data_root, ctx.device, ctx.log, vocab=saved_vocab(ctx.run) if ctx.resume else None)
+        if cfg.train.mixup and isinstance(data, TextClassificationData):
+            raise ConfigError(f"train.mixup={cfg.train.mixup:g} blends inputs pixel by pixel; {data.name}'s inputs are "
+                              f"token ids, which cannot be blended: leave train.mixup at 0")
         model = build_model(cfg, data.in_shape, len(data.classes)).to(ctx.device)
         # text: one real question (token ids and length); images: a zero image of in_shape will do
         example = data.example_input() if hasattr(data, "example_input") else None

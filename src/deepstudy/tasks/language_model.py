@@ -132,8 +132,11 @@ def write_report(run: RunDir, history: list[dict], model, vocab: Vocab, prompt: 
     """Loss curves, and samples from the same prompt and seed at each report temperature: low
     temperatures repeat the likeliest phrases, high ones invent words."""
     write_curves(run, history, "training and validation loss (nats per character)", recipe=recipe, kept=kept)
-    samples = {str(t): sample(model, vocab, prompt, REPORT_LENGTH, t, seed=REPORT_SEED, device=device)
-               for t in REPORT_TEMPERATURES}
+    try:
+        samples = {str(t): sample(model, vocab, prompt, REPORT_LENGTH, t, seed=REPORT_SEED, device=device)
+                   for t in REPORT_TEMPERATURES}
+    except UserError as e:  # a diverged run still finishes: its numbers and curves say what happened
+        samples = {str(t): f"[no sample: {e}]" for t in REPORT_TEMPERATURES}
     write_json(run.path / "samples.json", {"prompt": prompt, "length": REPORT_LENGTH, "seed": REPORT_SEED,
                                            "samples": samples})
     text = []
@@ -176,6 +179,9 @@ def sample(model, vocab: Vocab, prompt: str, length: int, temperature: float, to
     out = []
     for _ in range(length):
         scores = logits[0, -1].float().cpu() / temperature
+        if not torch.isfinite(scores).all():  # weights that went to NaN or inf in training
+            raise UserError("the model's outputs are not finite numbers (its training diverged; a lower optim.lr "
+                            "helps): there is nothing to sample")
         if top_k:
             kth = scores.topk(min(top_k, len(scores))).values[-1]
             scores = scores.masked_fill(scores < kth, float("-inf"))

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from ..io import write_json, write_text, writes
+from ..io import write_csv, write_json, write_text, writes
 from ..machine import hardware
 from ..rundir import versions
 from ..train.distributed import SINGLE
@@ -45,6 +45,9 @@ def _train(ctx: RunContext, world) -> dict:
                                 "versions": versions(), **ctx.meta})
         for path, content in built.files.items():
             write_json(path, content)
+        members = built.data.members() if hasattr(built.data, "members") else []
+        if members:  # a generated split can be audited (and rebuilt) from the run directory
+            write_csv(run.splits, members)
     log(built.intro + (f"; {world.size} processes" if world.distributed else ""))
 
     result = task.fit(ctx, built)
