@@ -71,6 +71,16 @@ def world(tmp_path_factory):
             ("no_vocab", "text", lambda d: (d / "vocab.json").unlink())):
         shutil.copytree(runs[source], bad / name)
         damage(bad / name)
+    # settings files (--config) that are wrong in every way a hand-written file can be
+    for name, content in (("unknown_key.toml", "[train]\nepochs = 2\n[model]\nwidths = 3\n"),
+                          ("type_error.toml", '[train]\nepochs = "many"\n'),
+                          ("syntax.toml", "[train\nepochs =\n"),
+                          ("other_recipe.toml", 'recipe = "trec-lstm"\n[train]\nepochs = 1\n'),
+                          ("no_section.toml", "epochs = 3\n"),
+                          ("list.yaml", "- train.epochs: 3\n"),
+                          ("range.yaml", "train:\n  batch_size: 0\n")):
+        (bad / name).write_text(content)
+    (bad / "binary.toml").write_bytes(bytes(range(256)))
     # MNIST whose training labels were cut short (a download that stopped)
     raw = bad / "data_cut" / "MNIST" / "raw"
     shutil.copytree(root / "MNIST" / "raw", raw)
@@ -134,6 +144,24 @@ CASES = [
     ("resume with a truncated checkpoint", "run lenet5-mnist --resume --out {bad}/cut_checkpoint",
      ["checkpoint.pt", "truncated"]),
     ("resume of a NumPy run", "run scratch-linreg --resume --out {linreg}", ["nothing to resume"]),
+    # ---- run --config FILE
+    ("config: no such file", "run lenet5-mnist --config {tmp}/nope.toml " + R, ["nope.toml", "no such file"]),
+    ("config: unknown key", "run lenet5-mnist --config {bad}/unknown_key.toml " + R, ["model.widths"]),
+    ("config: type error", "run lenet5-mnist --config {bad}/type_error.toml " + R, ["train.epochs", "integer"]),
+    ("config: not TOML", "run lenet5-mnist --config {bad}/syntax.toml " + R, ["not valid TOML", "line"]),
+    ("config: another recipe's file", "run lenet5-mnist --config {bad}/other_recipe.toml " + R, ["trec-lstm"]),
+    ("config: a key outside the sections", "run --config {bad}/no_section.toml " + R, ["'epochs'", "[train]"]),
+    ("config: not text", "run --config {bad}/binary.toml " + R, ["UTF-8"]),
+    ("config: YAML that is a list", "run --config {bad}/list.yaml " + R, ["[train] epochs = 5"]),
+    ("config: YAML out of range", "run --config {bad}/range.yaml " + R, ["train.batch_size", "at least 1"]),
+    # ---- run --from RUN_DIR
+    ("from: a folder that is not a run", "run --from {bad}/empty_dir " + R, ["not a deepstudy run directory"]),
+    ("from: a file", "run --from {bad}/a_file " + R, ["not a deepstudy run directory"]),
+    ("from: a damaged config.json", "run --from {bad}/cut_config " + R, ["config.json"]),
+    ("from: another recipe named", "run trec-lstm --from {image} " + R, ["lenet5-mnist", "leave the name out"]),
+    ("from: with --resume", "run --from {image} --resume --out {tmp}/out", ["--resume cannot go with it"]),
+    ("from: a changed setting out of range", "run --from {image} --set train.batch_size=0 " + R,
+     ["train.batch_size", "at least 1"]),
     # ---- run: transfer weights
     ("weights missing", "run catsdogs-cifar-features --weights {tmp}/nope.pth " + R, ["nope.pth"]),
     ("weights a plain pickle", "run catsdogs-cifar-features --data-dir {root} --weights {bad}/plain.pkl " + R,

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import torch
 
 from . import machine, recipes
+from .config import read_settings_file
 from .errors import ConfigError, UserError
 from .io import read_csv, write_json
 from .rundir import RunDir
@@ -156,10 +157,22 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
         lr: float | None = None, seed: int | None = None, device: str | None = None, threads: int | None = None,
         tensorboard: bool | None = None, options: dict[str, Any] | None = None, data_dir: str | Path | None = None, out: str | Path | None = None,
         resume: bool = False, progress: bool = True, show_summary: bool = False,
-        log: Callable[[str], None] | None = None, command: list[str] | None = None) -> Result:
-    """Train a recipe and return its Result.  `options` takes dotted keys: {"model.hidden": (256, 128)}.
+        log: Callable[[str], None] | None = None, command: list[str] | None = None,
+        config_file: str | Path | None = None, meta: dict | None = None) -> Result:
+    """Train a recipe and return its Result.  `options` takes dotted keys: {"model.hidden": (256, 128)};
+    `config_file` a TOML (or YAML) file of them, which `options` and the keyword arguments override.
     tensorboard=True: event files in RUN_DIR/tensorboard/ (= train.tensorboard; the `tensorboard` extra)."""
     log = log or (lambda msg: print(msg, flush=True))
+    meta = dict(meta or {})  # config.json entries beside the command line (the settings file, a replayed run)
+    if config_file is not None:
+        settings = read_settings_file(config_file)
+        named = settings.pop("recipe", recipe)
+        if named != recipe:
+            raise ConfigError(f"--config {config_file} is for recipe {named!r}, not {recipe!r}")
+        file_tier = settings.pop("tier", None)
+        tier = tier or file_tier
+        options = {**settings, **(options or {})}
+        meta["config_file"] = str(Path(config_file).resolve())
     r = recipes.get_recipe(recipe)
     task = get_task(r.task)
     processes = distributed.requested()
@@ -237,7 +250,7 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
     ctx = RunContext(recipe=r, tier=tier, cfg=cfg, run=run_dir, data_root=root, device=dev,
                      resume=resume, log=log, progress=progress, show_summary=show_summary,
                      meta={"command": command or sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                           "threads": n_threads},
+                           "threads": n_threads, **meta},
                      world=world)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(n_threads)
@@ -262,6 +275,29 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
     if not world.main:
         return Result(run_dir.path, {}, {}, [])
     return Result(run_dir.path, run_dir.read_config(), metrics, read_csv(run_dir.history) if run_dir.history.exists() else [])
+
+
+def run_from(run_dir: str | Path, *, recipe: str | None = None, options: dict[str, Any] | None = None,
+             **kwargs) -> Result:
+    """Run again what the run in `run_dir` ran — its recipe, tier and every setting of its
+    config.json, on as many CPU threads and from the same data root — into a new run directory.
+    `options` and the keyword arguments of `run` change what they name.  On the same CPU with
+    the same seed the metrics come out the same."""
+    saved = RunDir.for_resume(run_dir).read_config()  # any run that wrote its config.json, finished or not
+    if "recipe" not in saved or "config" not in saved:
+        raise ConfigError(f"{run_dir}/config.json is not a deepstudy run's (no recipe or settings in it)")
+    if recipe is not None and recipe != saved["recipe"]:
+        raise ConfigError(f"--from {run_dir} holds a run of {saved['recipe']!r}, not {recipe!r}: leave the name out")
+    replay = _flat_saved(saved["config"])
+    if not replay.get("train.threads") and saved.get("threads"):
+        replay["train.threads"] = saved["threads"]  # what auto chose then: sums split alike add up alike
+    replay.update(options or {})
+    root = saved.get("data_root")
+    if kwargs.get("data_dir") is None and root and Path(root).is_dir():
+        kwargs["data_dir"] = root
+    kwargs["tier"] = kwargs.get("tier") or saved["tier"]
+    kwargs["meta"] = {**(kwargs.get("meta") or {}), "replay_of": str(Path(run_dir).resolve())}
+    return run(saved["recipe"], options=replay, **kwargs)
 
 
 def _settle_precision(cfg, dev: torch.device, resume: bool):

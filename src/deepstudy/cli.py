@@ -1,7 +1,7 @@
 """The `deepstudy` command.
 
     deepstudy list [PATTERN] [--markdown]
-    deepstudy run NAME [--tier smoke|quick|full] [--epochs N] [--batch-size N] [--lr X] [--seed N]
+    deepstudy run [NAME] [--config FILE.toml | --from RUN_DIR] [--tier smoke|quick|full] [--epochs N] [--batch-size N] [--lr X] [--seed N]
                        [--set key=value ...] [--data-dir DIR] [--out DIR] [--device cpu|cuda]
                        [--weights PATH] [--resume] [--summary] [--tensorboard]
     deepstudy eval RUN_DIR [--split val|test]
@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     sh.add_argument("--json", action="store_true", help="print only the resolved settings, as JSON")
 
     r = sub.add_parser("run", help="train a recipe and write a run directory")
-    r.add_argument("name", nargs="?", default=DEFAULT_RECIPE, help=f"recipe name (default {DEFAULT_RECIPE})")
+    r.add_argument("name", nargs="?", help=f"recipe name (default: the --config file's `recipe`, the --from run's, "
+                                           f"else {DEFAULT_RECIPE})")
     r.add_argument("--tier", choices=["smoke", "quick", "full"], help="smoke: seconds; quick (default): minutes on a CPU; full: the published schedule")
     r.add_argument("--epochs", type=int)
     r.add_argument("--batch-size", type=int)
@@ -62,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
                    "other work leaves free)")
     r.add_argument("--set", dest="assignments", action="append", nargs="+", default=[], metavar="KEY=VALUE",
                    help="any option, e.g. --set model.hidden=256,128 optim.name=sgd")
+    r.add_argument("--config", metavar="FILE", help="a TOML (or YAML) file of options, e.g. [train] epochs = 5; "
+                                                   "--set and the flags override it")
+    r.add_argument("--from", dest="from_run", metavar="RUN_DIR",
+                   help="run again what RUN_DIR ran (its config.json), into a new run directory; --set and the "
+                        "flags change what they name")
     r.add_argument("--data-dir", help="data root (default: $DEEPSTUDY_DATA, else the per-user cache)")
     r.add_argument("--out", help="run directory (default runs/NAME-TIMESTAMP)")
     r.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present, else CPU)")
@@ -186,10 +192,21 @@ def cmd_run(args) -> int:
         options["transfer.weights"] = args.weights
     if args.tensorboard:
         options["train.tensorboard"] = True
-    result = run(args.name, tier=args.tier, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                 seed=args.seed, device=args.device, threads=args.threads, options=options, data_dir=args.data_dir, out=args.out,
-                 resume=args.resume, progress=not args.no_progress, show_summary=args.summary,
-                 command=_launcher() + sys.argv[1:])
+    common = dict(tier=args.tier, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                  device=args.device, threads=args.threads, options=options, data_dir=args.data_dir, out=args.out,
+                  progress=not args.no_progress, show_summary=args.summary, command=_launcher() + sys.argv[1:])
+    if args.from_run:
+        from .api import run_from
+        for flag, given in (("--resume", args.resume), ("--config", args.config)):
+            if given:
+                raise UserError(f"--from starts a new run from another run's settings; {flag} cannot go with it")
+        result = run_from(args.from_run, recipe=args.name, **common)
+    else:
+        name = args.name
+        if name is None and args.config:
+            from .config import read_settings_file
+            name = read_settings_file(args.config).get("recipe")
+        result = run(name or DEFAULT_RECIPE, config_file=args.config, resume=args.resume, **common)
     if result.config:  # under torchrun, only rank 0 has a finished run to point at
         print(f"run directory: {result.run_dir}")
     return 0

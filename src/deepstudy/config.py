@@ -366,6 +366,75 @@ def parse_assignments(pairs: typing.Iterable[str]) -> dict[str, str]:
     return out
 
 
+FILE_KEYS = ("recipe", "tier")  # what a settings file may say besides the dotted options
+
+
+def read_settings_file(path) -> dict[str, Any]:
+    """A settings file for `deepstudy run --config FILE`: TOML (YAML too, when PyYAML is
+    installed) whose keys are the dotted options, as tables or dotted keys,
+
+        recipe = "lenet5-mnist"      # optional: NAME on the command line may then be left out
+        tier = "quick"               # optional
+        [train]
+        epochs = 5
+        [model]
+        hidden = [256, 128]
+
+    Returns {"train.epochs": 5, ..., "recipe": ..., "tier": ...}; the values are checked with
+    the recipe's options when the run resolves them (an unknown key lists the valid ones)."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--config {path}: no such file")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (UnicodeDecodeError, OSError) as e:
+        raise ConfigError(f"--config {path}: not a readable UTF-8 text file ({type(e).__name__})") from None
+    if p.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ConfigError(f"--config {path}: YAML needs PyYAML (pip install pyyaml); or write the file in TOML") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--config {path}: not valid YAML ({' '.join(str(e).split())})") from None
+        data = {} if data is None else data
+    else:
+        import tomllib
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"--config {path}: not valid TOML ({e})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path}: expected tables of settings such as [train] epochs = 5")
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in FILE_KEYS:
+            if not isinstance(value, str):
+                raise ConfigError(f"--config {path}: {key} must be a string, got {value!r}")
+            out[key] = value
+        elif isinstance(value, dict) and key in ALL_SECTIONS:
+            for name, inner in _dotted(value):
+                out[f"{key}.{name}"] = inner
+        else:
+            raise ConfigError(f"--config {path}: {key!r} is not a section; the file holds "
+                              + ", ".join(f"[{s}]" for s in ALL_SECTIONS) + " and " + " / ".join(FILE_KEYS))
+    return out
+
+
+def _dotted(table: dict, prefix: str = "") -> list[tuple[str, Any]]:
+    """A nested table as dotted names: {"a": {"b": 1}} -> [("a.b", 1)] (TOML's dotted keys nest)."""
+    pairs = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            pairs += _dotted(value, f"{prefix}{key}.")
+        else:
+            pairs.append((f"{prefix}{key}", value))
+    return pairs
+
+
 def merge(base: dict, overrides: dict[str, Any]) -> dict:
     """Apply dotted overrides to a nested {section: {key: value}} dict (returns a new dict)."""
     out = {s: dict(base.get(s, {})) for s in SECTIONS}
