@@ -190,3 +190,22 @@ def make_handmade_root(tmp_path: Path) -> Path:
     make_trec(root)
     make_shakespeare(root)
     return root
+
+
+# ------------------------------------------------------------------ user mistakes
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` and its bytes: equal before and after = nothing changed."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def assert_one_line_refusal(code: int, out: str, err: str, words=()) -> str:
+    """What every user mistake must end in: exit code 2 and exactly one `deepstudy: error:` line
+    on stderr (holding `words`), no traceback.  Returns the line."""
+    assert code == 2, (code, out[-500:], err[-2000:])
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err[-2000:]
+    assert lines[0].startswith("deepstudy: error: "), lines[0]
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]

@@ -22,7 +22,7 @@ from deepstudy import api
 from deepstudy.cli import main
 from deepstudy.errors import shown
 
-from conftest import make_handmade_root
+from conftest import assert_one_line_refusal, make_handmade_root, snapshot
 
 KINDS = {  # (recipe, extra options): smoke tier, the smallest run of each kind
     "image": ("lenet5-mnist", {"data.limit": 2000}),
@@ -90,10 +90,6 @@ def world(tmp_path_factory):
 
 def _truncate(path: Path, size: int) -> None:
     path.write_bytes(path.read_bytes()[:size])
-
-
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 R = "--tier smoke --out {tmp}/out"  # a new run's common tail
@@ -224,22 +220,16 @@ def _argv(line: str, world: dict, tmp: Path) -> list[str]:
 def test_a_mistake_ends_in_one_line_and_changes_nothing(world, tmp_path, capsys, line, words):
     case = tmp_path / "case"
     case.mkdir()
-    saved = {kind: _snapshot(Path(world[kind])) for kind in KINDS}
-    bad_before = _snapshot(Path(world["bad"]))
+    saved = {kind: snapshot(Path(world[kind])) for kind in KINDS}
+    bad_before = snapshot(Path(world["bad"]))
 
     code = main(_argv(line, world, case))
 
-    out, err = capsys.readouterr()
-    assert code == 2, (code, out[-500:], err[-2000:])
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err[-2000:]
-    assert lines[0].startswith("deepstudy: error: "), lines[0]
-    for word in words:
-        assert word in lines[0], lines[0]
+    assert_one_line_refusal(code, *capsys.readouterr(), words)
     assert list(case.iterdir()) == [], "a refused command left files behind"
     for kind in KINDS:
-        assert _snapshot(Path(world[kind])) == saved[kind], f"the {kind} run was changed"
-    assert _snapshot(Path(world["bad"])) == bad_before
+        assert snapshot(Path(world[kind])) == saved[kind], f"the {kind} run was changed"
+    assert snapshot(Path(world["bad"])) == bad_before
 
 
 def test_there_are_at_least_sixty_cases():

@@ -26,6 +26,8 @@ from deepstudy.cli import main
 from deepstudy.config import flat
 from deepstudy.tasks import resolve
 
+from conftest import assert_one_line_refusal
+
 RECIPES = ["lenet5-mnist", "trec-lstm", "shakespeare-char-lstm", "airline-lstm", "sine-rnn", "scratch-mlp-mnist",
            "catsdogs-cifar-features"]  # one of each kind: images, text, language model, forecast, sine, NumPy, transfer
 VALUES = ["0", "-1", "1", "2", "0.5", "-0.5", "1e309", "-1e309", "nan", "inf", "1e-320", "99999999999999999999",
@@ -43,9 +45,10 @@ def cli(*argv: str) -> tuple[int, list[str]]:
 
 
 def assert_clean(code: int, stderr: list[str], case: str) -> None:
+    """Exit 0, or a refusal in one line (conftest.assert_one_line_refusal)."""
     assert code in (0, 2), f"{case}: exit {code}"
     if code == 2:
-        assert len(stderr) == 1 and stderr[0].startswith("deepstudy: error: "), f"{case}: {stderr}"
+        assert_one_line_refusal(code, case, "\n".join(stderr))
     assert not any("Traceback" in line for line in stderr), case
 
 

@@ -50,6 +50,15 @@ def die_half_written(path):
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def half_written(save):
+    """`save`, except that its nth call leaves the file half written and the process dead."""
+    def killing_save(obj, path, *args, **kwargs):
+        save(obj, path, *args, **kwargs)
+        if now():
+            die_half_written(path)
+    return killing_save
+
+
 if point == "step":  # the nth backward pass: in the middle of an epoch
     backward = torch.Tensor.backward
 
@@ -60,23 +69,9 @@ if point == "step":  # the nth backward pass: in the middle of an epoch
 
     torch.Tensor.backward = killing_backward
 elif point == "checkpoint":  # half-way through the nth checkpoint.pt
-    save = torch.save
-
-    def killing_save(obj, f, *args, **kwargs):
-        save(obj, f, *args, **kwargs)
-        if now():
-            die_half_written(f)
-
-    checkpoint.torch.save = killing_save
+    checkpoint.torch.save = half_written(torch.save)
 elif point == "weights":  # half-way through the nth model.safetensors
-    save_file = checkpoint.save_file
-
-    def killing_save_file(tensors, filename, *args, **kwargs):
-        save_file(tensors, filename, *args, **kwargs)
-        if now():
-            die_half_written(filename)
-
-    checkpoint.save_file = killing_save_file
+    checkpoint.save_file = half_written(checkpoint.save_file)
 sys.exit(main(argv))
 '''
 

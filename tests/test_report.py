@@ -26,7 +26,7 @@ from deepstudy.report.html import png_size
 from deepstudy.tasks import get_task
 from deepstudy import recipes
 
-from conftest import SHARED
+from conftest import SHARED, assert_one_line_refusal, snapshot
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -350,10 +350,6 @@ def test_the_report_in_headless_chromium(runs, tmp_path):
 
 # ------------------------------------------------------------------ bad input: one line, exit 2, nothing written
 
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 @pytest.fixture(scope="module")
 def bad(runs, tmp_path_factory):
     base = tmp_path_factory.mktemp("bad_runs")
@@ -396,17 +392,12 @@ def test_a_mistake_ends_in_one_line_and_writes_nothing(runs, bad, tmp_path, caps
     case = tmp_path / "case"
     case.mkdir()
     monkeypatch.chdir(case)  # where ./compare.png and ./report.html would go
-    before = {k: _snapshot(v) for k, v in runs.items()} | {"bad": _snapshot(bad)}
+    before = {k: snapshot(v) for k, v in runs.items()} | {"bad": snapshot(bad)}
     argv = [a.format(a=runs["lenet_a"], b=runs["lenet_b"], bad=bad, tmp=case) for a in shlex.split(line)]
 
     code = main(argv)
 
     out, err = capsys.readouterr()
-    assert code == 2, (code, out[-500:], err[-2000:])
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err[-2000:]
-    assert lines[0].startswith("deepstudy: error: "), lines[0]
-    for word in words:
-        assert word in lines[0], lines[0]
+    assert_one_line_refusal(code, out, err, words)
     assert out == "" and list(case.iterdir()) == [], "a refused command wrote something"
-    assert {k: _snapshot(v) for k, v in runs.items()} | {"bad": _snapshot(bad)} == before
+    assert {k: snapshot(v) for k, v in runs.items()} | {"bad": snapshot(bad)} == before
