@@ -5,6 +5,7 @@
     r.metrics["test"]["accuracy"], r.history, r.run_dir
     r.plot_curves(); r.plot_confusion(normalized=True); r.plot_predictions(); r.plot_mistakes()
     run("shakespeare-char-lstm").generate("ROMEO:", length=300, temperature=0.5)
+    export(r.run_dir, format="onnx")   # RUN_DIR/export/model.onnx, checked with onnxruntime
 """
 
 from __future__ import annotations
@@ -105,6 +106,16 @@ class Result:
     def load_model(self, device="cpu"):
         """The trained model (the weights chosen on validation), in eval mode."""
         return get_task(self.config["task"]).load_model(RunDir(self.run_dir), device)[0]
+
+
+def export(run_dir: str | Path, format: str | None = None, out: str | Path | None = None,
+           data_dir: str | Path | None = None, log: Callable[[str], None] | None = None) -> dict:
+    """Export a finished run's model (`format` "onnx" or "torchscript"; "npz" for the NumPy
+    recipes; default the first of these its kind offers) to `out` (default RUN_DIR/export/),
+    checked against the model on batches of the run's own validation split.  Returns what
+    FILE.json records: {"file", "max_abs_diff", "opset", "inputs", "versions", ...}."""
+    from . import export as exporting
+    return exporting.export(run_dir, format, out=out, data_dir=data_dir, log=log or (lambda m: None))
 
 
 def load_run(path: str | Path) -> Result:

@@ -8,6 +8,7 @@
     deepstudy predict RUN_DIR FILE_OR_TEXT... [--json] [--top K]
     deepstudy generate RUN_DIR [--prompt TEXT] [--length N] [--temperature T] [--top-k K] [--seed N]
     deepstudy forecast RUN_DIR [--steps N] [--json]
+    deepstudy export RUN_DIR [--format onnx|torchscript|npz] [--out FILE] [--data-dir DIR]
     deepstudy gradcheck [--seed N]
 
 A user's mistake ends in one line on stderr and exit code 2; anything else is a bug and keeps
@@ -100,6 +101,14 @@ def _parser() -> argparse.ArgumentParser:
     fc.add_argument("--json", action="store_true", help="one JSON object per step")
     fc.add_argument("--data-dir")
     fc.add_argument("--device")
+    ex = sub.add_parser("export", help="write a finished run's model as ONNX or TorchScript (NumPy runs: .npz), "
+                                       "checked against the model on the run's own data")
+    ex.add_argument("run_dir")
+    ex.add_argument("--format", help="onnx (needs the export extra) or torchscript for PyTorch runs, npz for "
+                                     "the NumPy ones (default: onnx, or npz)")
+    ex.add_argument("--out", help="the file to write (default RUN_DIR/export/model.onnx, .pt or .npz); "
+                                  "the check's numbers go beside it as FILE.json")
+    ex.add_argument("--data-dir", help="where the run's data is now, if not where it was trained from")
     gc = sub.add_parser("gradcheck", help="check the NumPy layers' and losses' gradients against finite differences")
     gc.add_argument("--seed", type=int, default=0, help="seed of the random inputs and weights checked")
     return p
@@ -112,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else 2
     try:
         return {"list": cmd_list, "show": cmd_show, "run": cmd_run, "eval": cmd_eval, "predict": cmd_predict,
-                "generate": cmd_generate, "forecast": cmd_forecast, "gradcheck": cmd_gradcheck}[args.command](args)
+                "generate": cmd_generate, "forecast": cmd_forecast, "export": cmd_export,
+                "gradcheck": cmd_gradcheck}[args.command](args)
     except UserError as e:
         if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from process 0, not one per process
             print(f"deepstudy: error: {shown(str(e))}", file=sys.stderr)
@@ -240,6 +250,21 @@ def cmd_forecast(args) -> int:
     if not args.json:
         print(f"{len(out['forecast'])}-step forecast ({out['unit'] or 'series units'}); plot: {out['plot']}, "
               f"numbers: {out['csv']}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import ExportCheckError, export
+    try:
+        r = export(args.run_dir, args.format, out=args.out, data_dir=args.data_dir,
+                   log=lambda m: print(m, file=sys.stderr))
+    except ExportCheckError as e:  # not the user's mistake, but one line all the same: nothing was written
+        print(f"deepstudy: export failed: {e}", file=sys.stderr)
+        return 1
+    what = {"onnx": f"ONNX opset {r.get('opset')}", "torchscript": "TorchScript", "npz": "NumPy arrays"}[r["format"]]
+    print(f"{r['file']} ({what}, {r['bytes'] / 1024:,.0f} KB): max abs difference {r['max_abs_diff']:.2g} "
+          f"from the model (limit {r['tolerance']:g}) on {r['inputs']['source']}, run through {r['checked_with']}; "
+          f"details in {r['file']}.json")
     return 0
 
 
