@@ -22,6 +22,7 @@ KINDS = {  # kind: (recipe, extra options), smoke tier
     "image": ("lenet5-mnist", ["data.limit=2000"]),
     "transfer": ("catsdogs-cifar-scratch", []),
     "text-rnn": ("trec-lstm", []),  # bidirectional LSTM, last states: exported in its unpacked form
+    "text-tanh-rnn": ("trec-rnn", []),  # a tanh RNN: exported as a GRU with its gates held open
     "text-attention": ("trec-attention", []),  # the same, attention over every word's output
     "text-transformer": ("trec-transformer", []),
     "language-model": ("shakespeare-char-lstm", []),

@@ -78,6 +78,24 @@ class RecurrentClassifier(nn.Module):
         return UnpackedRecurrentClassifier(self)
 
 
+GATE_HELD = 50.0  # sigmoid(50) is 1 in float32, sigmoid(-50) about 2e-22
+
+
+def _tanh_rnn_as_gru(rnn: dict[str, torch.Tensor], hidden: int) -> dict[str, torch.Tensor]:
+    """A tanh RNN's weights as a GRU's whose reset gate is held open (r = 1) and update gate
+    shut (z = 0): the GRU's h' = (1 - z) * tanh(W_in x + b_in + r * (W_hn h + b_hn)) + z * h is
+    then the RNN's h' = tanh(W_ih x + b_ih + W_hh h + b_hh).  Why: the ONNX exporter turns a GRU
+    into ONNX's GRU, which runs over any length, but unrolls a tanh RNN step by step over the
+    example's length, so the file would take no other."""
+    w_ih, w_hh = rnn["weight_ih_l0"], rnn["weight_hh_l0"]
+    zeros_ih, zeros_hh, zero = torch.zeros_like(w_ih), torch.zeros_like(w_hh), torch.zeros(hidden)
+    b_ih, b_hh = rnn.get("bias_ih_l0", zero), rnn.get("bias_hh_l0", zero)
+    return {"weight_ih_l0": torch.cat([zeros_ih, zeros_ih, w_ih]),  # gates in GRU order: reset, update, new
+            "weight_hh_l0": torch.cat([zeros_hh, zeros_hh, w_hh]),
+            "bias_ih_l0": torch.cat([torch.full((hidden,), GATE_HELD), torch.full((hidden,), -GATE_HELD), b_ih]),
+            "bias_hh_l0": torch.cat([zero, zero, b_hh])}
+
+
 def _reorder(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """x (N x T x F) with each row's time steps taken in the order `index` (N x T) gives."""
     return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
@@ -106,16 +124,21 @@ class UnpackedRecurrentClassifier(nn.Module):
             self.attention = trained.attention
         self.layers, self.hidden = rnn.num_layers, rnn.hidden_size
         self.directions = 2 if rnn.bidirectional else 1
+        tanh_rnn = isinstance(rnn, nn.RNN) and rnn.nonlinearity == "tanh"
         extra = {"nonlinearity": rnn.nonlinearity} if isinstance(rnn, nn.RNN) else {}
         self.cells = nn.ModuleList()
         for layer in range(rnn.num_layers):
             width = rnn.input_size if layer == 0 else rnn.hidden_size * self.directions
             for suffix in ("", "_reverse")[:self.directions]:
-                cell = type(rnn)(width, rnn.hidden_size, bias=rnn.bias, batch_first=True, **extra)
                 # copies of the trained weights under the one-layer names (weight_ih_l0, ...)
-                cell.load_state_dict({name.replace(f"_l{layer}{suffix}", "_l0"): value
-                                      for name, value in rnn.state_dict().items()
-                                      if name.endswith(f"_l{layer}{suffix}")})
+                weights = {name.replace(f"_l{layer}{suffix}", "_l0"): value
+                           for name, value in rnn.state_dict().items() if name.endswith(f"_l{layer}{suffix}")}
+                if tanh_rnn:
+                    cell = nn.GRU(width, rnn.hidden_size, batch_first=True)
+                    weights = _tanh_rnn_as_gru(weights, rnn.hidden_size)
+                else:
+                    cell = type(rnn)(width, rnn.hidden_size, bias=rnn.bias, batch_first=True, **extra)
+                cell.load_state_dict(weights)
                 self.cells.append(cell)
         self.eval()
 

@@ -96,7 +96,7 @@ class Classification(Task):
         """Images: the default.  Text: the model takes (token ids, lengths), two inputs whose
         batch and length vary, and a recurrent one is exported in its unpacked form (checked
         against the trained, packed one)."""
-        sample = super().export_sample(run, data_root, log)
+        sample = dataclasses.replace(super().export_sample(run, data_root, log), output_names=["logits"])
         if run.read_config()["data"].get("kind") != "text":
             return sample
         trained = sample.model
