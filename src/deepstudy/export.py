@@ -120,7 +120,7 @@ def _onnx(sample, path: Path, reference) -> dict:
     import torch
     from torch.export import Dim
 
-    dims: dict[str, Dim] = {}
+    dims: dict[str, Dim] = {}  # one Dim per name: every input's "batch" is the same size
     shapes = tuple({axis: dims.setdefault(name, Dim(name)) for axis, name in axes.items()} for axes in sample.dynamic)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes on its own internals say nothing to a user
@@ -146,8 +146,8 @@ def _onnx(sample, path: Path, reference) -> dict:
             outputs.append(session.run(None, feed))
         except Exception as e:  # onnxruntime's own errors (a size the file took for fixed): the check failed
             shapes = ", ".join(f"{n} {list(x.shape)}" for n, x in feed.items())
-            first = str(e).strip().splitlines()[0]
-            raise ExportCheckError(f"the ONNX file does not run on a checked batch ({shapes}): {first}; "
+            said = " ".join(str(e).split())  # onnxruntime's message spans lines: one line, all of it
+            raise ExportCheckError(f"the ONNX file does not run on a checked batch ({shapes}): {said}; "
                                    f"nothing was kept") from None
     opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
     return {"outputs": outputs, "opset": opset, "exporter": "torch.onnx.export(dynamo=True)",
@@ -172,7 +172,9 @@ def _forget_recurrent_kernels() -> None:
 def _relax_output_shapes(proto, reference) -> bool:
     """Mark as variable each declared output size that the real outputs show varying.  Why: the
     exporter writes the example's sequence length into an LSTM's output shape as if it were
-    fixed, and onnxruntime then warns at every other length (the values are right)."""
+    fixed, and onnxruntime then warns at every other length (the values are right).  The
+    intermediate shapes carry the same mistake; they are optional hints, so they go, and
+    onnxruntime infers them from the operators."""
     changed = False
     for i, output in enumerate(proto.graph.output):
         seen = [out[i].shape for out in reference]
@@ -180,6 +182,8 @@ def _relax_output_shapes(proto, reference) -> bool:
             if dim.HasField("dim_value") and any(s[axis] != dim.dim_value for s in seen):
                 dim.dim_param = f"{output.name}_{axis}"  # setting dim_param clears dim_value
                 changed = True
+    if changed:
+        del proto.graph.value_info[:]
     return changed
 
 
