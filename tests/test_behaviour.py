@@ -185,8 +185,8 @@ def test_notebook_api_plots_are_figures(tmp_path):
     from deepstudy import load_run
 
     r = smoke(tmp_path / "run", epochs=1)
-    for fig in (r.plot_curves(), r.plot_confusion(), r.plot_confusion(normalized=True), r.plot_predictions(),
-                r.plot_mistakes()):
+    for fig in (r.plot_curves(), r.plot_confusion(), r.plot_confusion(normalized=True), r.plot_per_class_accuracy(),
+                r.plot_class_distribution(), r.plot_predictions(), r.plot_mistakes()):
         assert isinstance(fig, Figure) and fig.axes
     again = load_run(r.run_dir)
     assert again.metrics == r.metrics and len(again.history) == 1

@@ -3,9 +3,12 @@
     from deepstudy import run, load_run
     r = run("lenet5-mnist", epochs=2)
     r.metrics["test"]["accuracy"], r.history, r.run_dir
-    r.plot_curves(); r.plot_confusion(normalized=True); r.plot_predictions(); r.plot_mistakes()
+    r.plot_curves(); r.plot_confusion(normalized=True); r.plot_per_class_accuracy(); r.plot_class_distribution()
+    r.plot_predictions(); r.plot_mistakes()
     run("shakespeare-char-lstm").generate("ROMEO:", length=300, temperature=0.5)
     export(r.run_dir, format="onnx")   # RUN_DIR/export/model.onnx, checked with onnxruntime
+    compare(["runs/lenet5-mnist-*"])            # a table (shown as HTML in a notebook) and .figure()
+    report("runs/lenet5-mnist-20261122-101500")  # its self-contained report.html
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from .data.root import data_root as find_data_root
 # What may differ when a run is resumed: only where it runs, and the precision that machine can
 # compute in.  Anything else (even the epoch count: the schedule was laid out for it) would make
 # the result unlike the uninterrupted run's.
-RESUMABLE_CHANGES = {"train.device", "train.precision", "train.threads"}
+# TensorBoard logging changes no number, so a resumed run may turn it on or off.
+RESUMABLE_CHANGES = {"train.device", "train.precision", "train.threads", "train.tensorboard"}
 
 
 @dataclass
@@ -44,21 +48,44 @@ class Result:
 
     # ---- plots: each returns a matplotlib Figure, which a notebook displays inline
     def plot_curves(self):
+        """Loss (and accuracy) per epoch, the recipe in the title, the kept epoch marked."""
         from .report import plots
+        from .report.writers import curves_title
+        title, kept = curves_title(self.config.get("recipe", "")), self.metrics.get("best_epoch")
         if self.history and "val_rmse" in self.history[0]:  # a regression: mean squared error over decades
-            return plots.curves(self.history, self.config.get("recipe", ""), loss_label="loss (mean squared error)",
-                                log_loss=True)
-        return plots.curves(self.history, self.config.get("recipe", ""))
+            return plots.curves(self.history, title, loss_label="loss (mean squared error)", log_loss=True, kept=kept)
+        return plots.curves(self.history, title, kept=kept)
 
     def plot_confusion(self, normalized: bool = False):
         from .report import plots
-        stem = "confusion_matrix_normalized" if normalized else "confusion_matrix"
-        rows = read_csv(self.run_dir / "plots" / f"{stem}.csv")
+        # the counts, normalised by the plot itself: the same figure as the run's PNG
+        rows = read_csv(self.run_dir / "plots" / "confusion_matrix.csv")
         classes = [str(r["true"]) for r in rows]
-        counts = [[float(r[c]) if normalized else int(r[c]) for c in rows[0] if c != "true"] for r in rows]
-        # the CSV already holds normalised rows; plot them as they are
-        return plots.confusion(counts, classes, normalized=False,
-                               title="confusion matrix (normalised by true class)" if normalized else "")
+        counts = [[int(r[c]) for c in rows[0] if c != "true"] for r in rows]
+        return plots.confusion(counts, classes, normalized=normalized)
+
+    def plot_per_class_accuracy(self):
+        """Each class's test accuracy, the axis zoomed to where the classes are (and saying so)."""
+        from .report import plots
+        per_class = self.metrics.get("test", {}).get("per_class")
+        if not per_class:
+            raise UserError(f"{self.run_dir} has no per-class test accuracy: it is not a finished classification run")
+        classes = list(per_class)
+        return plots.per_class_accuracy([per_class[c]["recall"] for c in classes], classes,
+                                        self.metrics["test"].get("accuracy"))
+
+    def plot_class_distribution(self):
+        """Examples per class in each split (its numbers: plots/class_distribution.json)."""
+        from .io import read_json
+        from .report import plots
+        path = self.run_dir / "plots" / "class_distribution.json"
+        if not path.is_file():
+            raise UserError(f"{self.run_dir} has no plots/class_distribution.json: it is not a classification run")
+        from .data.text import TextClassificationData
+        counts = read_json(path)
+        classes = counts.pop("classes")
+        text = self.config.get("data", {}).get("kind") == "text"
+        return plots.class_distribution(counts, classes, unit=TextClassificationData.unit if text else "images")
 
     def _grid(self, csv_name: str, title: str):
         from .report import plots
@@ -125,10 +152,11 @@ def load_run(path: str | Path) -> Result:
     return Result(run.path, run.read_config(), metrics, history)
 
 
-def _overrides(epochs, batch_size, lr, seed, device, threads, options) -> dict[str, Any]:
+def _overrides(epochs, batch_size, lr, seed, device, threads, tensorboard, options) -> dict[str, Any]:
     out = dict(options or {})
     for key, value in (("train.epochs", epochs), ("train.batch_size", batch_size), ("optim.lr", lr),
-                       ("train.seed", seed), ("train.device", device), ("train.threads", threads)):
+                       ("train.seed", seed), ("train.device", device), ("train.threads", threads),
+                       ("train.tensorboard", tensorboard)):
         if value is not None:
             out[key] = value
     return out
@@ -136,10 +164,11 @@ def _overrides(epochs, batch_size, lr, seed, device, threads, options) -> dict[s
 
 def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batch_size: int | None = None,
         lr: float | None = None, seed: int | None = None, device: str | None = None, threads: int | None = None,
-        options: dict[str, Any] | None = None, data_dir: str | Path | None = None, out: str | Path | None = None,
+        tensorboard: bool | None = None, options: dict[str, Any] | None = None, data_dir: str | Path | None = None, out: str | Path | None = None,
         resume: bool = False, progress: bool = True, show_summary: bool = False,
         log: Callable[[str], None] | None = None, command: list[str] | None = None) -> Result:
-    """Train a recipe and return its Result.  `options` takes dotted keys: {"model.hidden": (256, 128)}."""
+    """Train a recipe and return its Result.  `options` takes dotted keys: {"model.hidden": (256, 128)}.
+    tensorboard=True: event files in RUN_DIR/tensorboard/ (= train.tensorboard; the `tensorboard` extra)."""
     log = log or (lambda msg: print(msg, flush=True))
     r = recipes.get_recipe(recipe)
     task = get_task(r.task)
@@ -150,7 +179,7 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
         raise ConfigError(f"{r.name} keeps no checkpoint, so there is nothing to resume (its runs take seconds to minutes); "
                           f"start it again without --resume")
     tier = tier or r.default_tier
-    overrides = _overrides(epochs, batch_size, lr, seed, device, threads, options)
+    overrides = _overrides(epochs, batch_size, lr, seed, device, threads, tensorboard, options)
 
     # Every setting resolved and checked before a process group is joined, data read or a run
     # directory made: a refusal leaves nothing behind.
@@ -167,7 +196,8 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
         bad = [k for k in changed if k not in RESUMABLE_CHANGES]
         if bad:
             raise ConfigError(f"cannot change {', '.join(bad)} when resuming; a resumed run keeps its settings")
-        load_checkpoint(RunDir(out).checkpoint)  # a damaged one is refused before any data is read
+        if RunDir(out).checkpoint.exists():
+            load_checkpoint(RunDir(out).checkpoint)  # a damaged one is refused before any data is read
     else:
         cfg = resolve(r, tier, overrides)
     task.preflight(cfg)
@@ -186,6 +216,7 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
         raise ConfigError("--device cuda was asked for, but no CUDA device is available; use --device cpu")
     cfg, precision_note = _settle_precision(cfg, dev, resume)
     n_threads, threads_note = _settle_threads(cfg.train.threads, dev, saved, task.auto_threads)
+    restart = resume and not RunDir(out).checkpoint.exists()
     if resume:
         run_dir = RunDir(out)
         if world.main:
@@ -199,11 +230,19 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
     for note in (precision_note, threads_note):
         if note:
             log(note)
+    if restart:  # killed before its first checkpoint: nothing was kept, so epoch 1 again, same settings
+        log("no checkpoint yet (the run stopped in its first epoch): starting it again with its saved settings")
+        resume = False
     if resume and world.main and saved["config"]["train"]["precision"] != cfg.train.precision:
         # the rest of the run, and later evaluations, compute in the new precision: say so
         log(f"precision: {cfg.train.precision} from here on (the run began in "
             f"{saved['config']['train']['precision']})")
         saved["config"]["train"]["precision"] = cfg.train.precision
+        write_json(run_dir.config, saved)
+    if resume and world.main and saved["config"]["train"].get("tensorboard", False) != cfg.train.tensorboard:
+        # config.json says whether the run logs to TensorBoard (the event files then hold every epoch:
+        # train/tensorboard.py writes the checkpoint's epochs again)
+        saved["config"]["train"]["tensorboard"] = cfg.train.tensorboard
         write_json(run_dir.config, saved)
     ctx = RunContext(recipe=r, tier=tier, cfg=cfg, run=run_dir, data_root=root, device=dev,
                      resume=resume, log=log, progress=progress, show_summary=show_summary,
@@ -275,3 +314,26 @@ def _flat(cfg: dict) -> dict:
 def _flat_saved(cfg: dict) -> dict:
     """A saved config.json has lists where the live config has tuples: compare like with like."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in _flat(cfg).items()}
+
+
+def compare(run_dirs, plot: str | Path | None = None):
+    """Finished runs side by side (report/compare.py: Comparison): `.text()`, `.markdown()`,
+    `.csv()`, `.figure()` (the overlaid validation curves); a notebook shows it as a table.
+    `run_dirs`: folders or globs.  `plot`: also write the curves to this PNG (`.plot` is its path)."""
+    from .report.compare import compare as compare_runs
+    from .report.plots import save
+    comparison = compare_runs([run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs))
+    if plot is not None:
+        plot = Path(plot)
+        if plot.is_dir() or not plot.parent.is_dir():
+            raise UserError(f"--plot {plot}: " + ("is a folder; it takes the PNG file to write" if plot.is_dir()
+                                                   else f"no folder {plot.parent}"))
+        comparison.plot = save(comparison.figure(), plot)
+    return comparison
+
+
+def report(run_dirs, out: str | Path | None = None) -> Path:
+    """Write the self-contained HTML report of one finished run (default RUN_DIR/report.html) or
+    of a comparison of several (default ./report.html) and return its path."""
+    from .report.html import report as write_report
+    return write_report([run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs), out)

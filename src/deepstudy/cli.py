@@ -3,12 +3,14 @@
     deepstudy list [PATTERN] [--markdown]
     deepstudy run NAME [--tier smoke|quick|full] [--epochs N] [--batch-size N] [--lr X] [--seed N]
                        [--set key=value ...] [--data-dir DIR] [--out DIR] [--device cpu|cuda]
-                       [--weights PATH] [--resume] [--summary]
+                       [--weights PATH] [--resume] [--summary] [--tensorboard]
     deepstudy eval RUN_DIR [--split val|test]
     deepstudy predict RUN_DIR FILE_OR_TEXT... [--json] [--top K]
     deepstudy generate RUN_DIR [--prompt TEXT] [--length N] [--temperature T] [--top-k K] [--seed N]
     deepstudy forecast RUN_DIR [--steps N] [--json]
     deepstudy export RUN_DIR [--format onnx|torchscript|npz] [--out FILE] [--data-dir DIR]
+    deepstudy compare RUN_DIR... [--plot FILE] [--markdown | --csv]
+    deepstudy report RUN_DIR... [--out FILE]
     deepstudy gradcheck [--seed N]
 
 A user's mistake ends in one line on stderr and exit code 2; anything else is a bug and keeps
@@ -68,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
                                      "(.pth), a .safetensors file or a run directory (= --set transfer.weights=PATH)")
     r.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     r.add_argument("--summary", action="store_true", help="print the model summary before training")
+    r.add_argument("--tensorboard", action="store_true", help="TensorBoard event files in RUN_DIR/tensorboard/ "
+                   "(= --set train.tensorboard=true; needs pip install 'deepstudy[tensorboard]')")
     r.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch only)")
 
     e = sub.add_parser("eval", help="evaluate a finished run's model on a split")
@@ -109,6 +113,20 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", help="the file to write (default RUN_DIR/export/model.onnx, .pt or .npz); "
                                   "the check's numbers go beside it as FILE.json")
     ex.add_argument("--data-dir", help="where the run's data is now, if not where it was trained from")
+    cp = sub.add_parser("compare", help="finished runs side by side: a table and their validation curves")
+    cp.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="run directories; globs such as 'runs/lenet5-*' "
+                    "are expanded here too, so they work quoted")
+    cp.add_argument("--plot", default="compare.png", metavar="FILE",
+                    help="where the overlaid validation curves are written (default ./compare.png)")
+    fmt = cp.add_mutually_exclusive_group()
+    fmt.add_argument("--markdown", action="store_true", help="the table in Markdown, for pasting")
+    fmt.add_argument("--csv", action="store_true", help="one CSV row per run, numbers unformatted")
+
+    rp = sub.add_parser("report", help="a self-contained HTML report of a run, or a comparison of several")
+    rp.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="one run directory, or several (globs welcome)")
+    rp.add_argument("--out", metavar="FILE", help="the HTML file (default RUN_DIR/report.html for one run, "
+                    "./report.html for several)")
+
     gc = sub.add_parser("gradcheck", help="check the NumPy layers' and losses' gradients against finite differences")
     gc.add_argument("--seed", type=int, default=0, help="seed of the random inputs and weights checked")
     return p
@@ -122,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"list": cmd_list, "show": cmd_show, "run": cmd_run, "eval": cmd_eval, "predict": cmd_predict,
                 "generate": cmd_generate, "forecast": cmd_forecast, "export": cmd_export,
-                "gradcheck": cmd_gradcheck}[args.command](args)
+                "compare": cmd_compare, "report": cmd_report, "gradcheck": cmd_gradcheck}[args.command](args)
     except UserError as e:
         if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from process 0, not one per process
             print(f"deepstudy: error: {shown(str(e))}", file=sys.stderr)
@@ -175,6 +193,8 @@ def cmd_run(args) -> int:
     options = parse_assignments(pair for group in args.assignments for pair in group)
     if args.weights is not None:
         options["transfer.weights"] = args.weights
+    if args.tensorboard:
+        options["train.tensorboard"] = True
     result = run(args.name, tier=args.tier, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                  seed=args.seed, device=args.device, threads=args.threads, options=options, data_dir=args.data_dir, out=args.out,
                  resume=args.resume, progress=not args.no_progress, show_summary=args.summary,
@@ -265,6 +285,26 @@ def cmd_export(args) -> int:
     print(f"{r['file']} ({what}, {r['bytes'] / 1024:,.0f} KB): max abs difference {r['max_abs_diff']:.2g} "
           f"from the model (limit {r['tolerance']:g}) on {r['inputs']['source']}, run through {r['checked_with']}; "
           f"details in {r['file']}.json")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .api import compare
+    comparison = compare(args.run_dirs, plot=args.plot)
+    if args.csv or args.markdown:  # stdout holds only what is to be pasted
+        print(comparison.csv() if args.csv else comparison.markdown(), end="\n" if args.markdown else "")
+        print(f"validation curves: {comparison.plot}", file=sys.stderr)
+    else:
+        print(comparison.text())
+        print(f"validation curves: {comparison.plot}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .api import report
+    if not args.run_dirs:
+        raise UserError("report needs a run directory (or several, for a comparison)")
+    print(f"report: {report(args.run_dirs, out=args.out)}")
     return 0
 
 

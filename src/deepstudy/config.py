@@ -104,6 +104,9 @@ class TrainConfig:
     # CPU compute threads: 0 = auto, as many as cores that other work leaves free at the start
     # (one for the NumPy recipes and the tiny forecasters, whatever the cores); N = N
     threads: int = 0
+    # TensorBoard event files in RUN_DIR/tensorboard/, every epoch's history row (train/tensorboard.py);
+    # needs the `tensorboard` extra, checked with the rest of the configuration (tasks.base.resolve)
+    tensorboard: bool = False
 
     def __post_init__(self):
         _at_least("train.epochs", self.epochs, 1)

@@ -37,6 +37,12 @@ def writes(allowed: bool) -> Iterator[None]:
         _WRITES = before
 
 
+def may_write() -> bool:
+    """Whether this process writes files (False in processes other than 0 under torchrun); for
+    writers that cannot go through atomic_path, such as TensorBoard's event files."""
+    return _WRITES
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success it replaces `path`, on error it is removed.

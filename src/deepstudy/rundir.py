@@ -77,9 +77,7 @@ class RunDir:
         run = cls(path)
         if not run.config.is_file():
             raise RunDirError(f"{run.path} is not a deepstudy run directory (no config.json): nothing to resume")
-        if not run.checkpoint.is_file():
-            raise RunDirError(f"{run.path} has no checkpoint.pt: the run ended before its first epoch; start it again")
-        return run
+        return run  # without checkpoint.pt (stopped in its first epoch) it starts again from epoch 1
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> "RunDir":
@@ -92,6 +90,31 @@ class RunDir:
         if not run.weights.is_file():
             raise RunDirError(f"{run.path} has no model.safetensors: the run never finished an epoch")
         return run
+
+    @classmethod
+    def finished(cls, path: str | os.PathLike) -> "RunDir":
+        """A run that reached its end (for compare and report, which read its files, not its weights)."""
+        run = cls(path)
+        problem = run.unfinished_reason()
+        if problem:
+            raise RunDirError(f"{run.path} {problem}")
+        return run
+
+    def unfinished_reason(self) -> str:
+        """Why this folder is not a finished run ('' when it is): metrics.json is written last."""
+        if not self.path.exists():
+            return "does not exist"
+        if not self.path.is_dir():
+            return "is not a folder"
+        if not self.config.is_file():
+            return "is not a deepstudy run directory (no config.json)"
+        if not self.metrics.is_file():
+            if not self.checkpoint.is_file():
+                return "is an unfinished run (no metrics.json)"
+            recipe = self.read_config().get("recipe", "NAME")
+            return (f"is an unfinished run (no metrics.json); continue it with "
+                    f"`deepstudy run {recipe} --out {self.path} --resume`")
+        return ""
 
     def data_root(self, explicit=None) -> Path:
         """Where to find the run's data again: --data-dir, else the root it was trained from (when

@@ -8,12 +8,17 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter, StrMethodFormatter
 
 from ..io import atomic_path
 
 MISTAKE = "#c0392b"
 RIGHT = "#1e8449"
+# per-class accuracy: an axis that would start below this starts at 0 (zooming in on bars that
+# differ by tens of points hides nothing and would only exaggerate)
+ZOOM_FROM = 50.0
 
 
 def save(fig: Figure, path: Path, dpi: int = 100) -> Path:
@@ -28,9 +33,11 @@ def _given(value) -> bool:
 
 
 def curves(history: Sequence[dict], title: str = "", loss_label: str = "loss (cross-entropy)",
-           log_loss: bool = False) -> Figure:
-    """Loss and accuracy per epoch, training beside validation (the loss alone for regression).  log_loss: a logarithmic loss
-    axis, for losses that fall by orders of magnitude (gradient descent on a regression)."""
+           log_loss: bool = False, kept: int | None = None) -> Figure:
+    """Loss and accuracy per epoch, training beside validation (the loss alone for regression).
+    log_loss: a logarithmic loss axis, for losses that fall by orders of magnitude (gradient
+    descent on a regression).  kept: the epoch whose weights the run kept (chosen on
+    validation), marked by a vertical line on each panel."""
     epochs = [r["epoch"] for r in history]
     has_acc = any(_given(r.get("train_accuracy")) for r in history)
     fig = Figure(figsize=(10 if has_acc else 5, 3.6), layout="constrained")
@@ -42,6 +49,11 @@ def curves(history: Sequence[dict], title: str = "", loss_label: str = "loss (cr
             values = [r.get(f"{split}_{key}") for r in history]
             if any(_given(v) for v in values):
                 ax.plot(epochs, values, style, ms=3, label="training" if split == "train" else "validation")
+        if kept is not None:
+            ax.axvline(kept, color="gray", ls="--", lw=1, label=f"kept: epoch {kept}")
+        if key == "accuracy":
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))  # the history holds fractions
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -51,31 +63,74 @@ def curves(history: Sequence[dict], title: str = "", loss_label: str = "loss (cr
     return fig
 
 
+def _cell_text(value: float, normalized: bool) -> str:
+    """A cell's label: a percentage with one decimal (or a count); an exact zero is a dot, so
+    the few errors of a good model stand out, and a share too small for one decimal says so."""
+    if value == 0:
+        return "·"
+    if not normalized:
+        return f"{int(value)}"
+    return f"{100 * value:.1f}" if 100 * value >= 0.05 else "<0.1"
+
+
 def confusion(matrix, classes: Sequence[str], normalized: bool = False, title: str = "") -> Figure:
     """Confusion matrix, rows = true class.  Normalised: each row divided by its total (recall on
-    the diagonal)."""
+    the diagonal), shown as percentages.
+
+    At 99% accuracy the errors are a hundred times smaller than the diagonal: on one colour
+    scale they all look like zero.  So the diagonal and the errors get scales of their own:
+    the diagonal in blue, the errors in red on a logarithmic scale (its colour bar), exact
+    zeros left white."""
     cm = np.asarray(matrix, dtype=float)
     if normalized:
         cm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     k = len(classes)
     size = max(4.5, 0.5 * k + 2)
-    fig = Figure(figsize=(size, size * 0.9), layout="constrained")
+    fig = Figure(figsize=(size + 0.6, size * 0.9), layout="constrained")
     ax = fig.subplots()
-    im = ax.imshow(cm, cmap="Blues")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    ax.set_xticks(range(k), classes, rotation=45 if max(map(len, classes)) > 2 else 0, ha="right" if max(map(len, classes)) > 2 else "center")
+    diagonal = np.eye(k, dtype=bool)
+    right = np.ma.masked_where(~diagonal, cm)
+    wrong = np.ma.masked_where(diagonal | (cm == 0), cm)
+    layers = [ax.imshow(right, cmap="Blues", norm=Normalize(0, right.max() or 1))]
+    if wrong.count():  # some errors: their own scale, logarithmic as they span decades
+        # the scale starts below the smallest error, so that one is pink, not white like a zero
+        low, high = float(wrong.min()) / 2.5, float(wrong.max())
+        errors = ax.imshow(wrong, cmap="Reds", norm=LogNorm(low, high))
+        layers.append(errors)
+        bar = fig.colorbar(errors, ax=ax, fraction=0.046, pad=0.04)
+        # ticks at 1, 2, 3, 5 x a power of ten (0.1%, 0.2%, ... or 1, 2, 3, 5, 10 images), about
+        # evenly spaced on the log scale: a log axis' own ticks over less than a decade are
+        # either none or a crowd of minor ones
+        decades = 10.0 ** np.arange(np.floor(np.log10(low)), np.ceil(np.log10(high)) + 1)
+        ticks = (decades[:, None] * np.array([1, 2, 3, 5])).ravel()
+        ticks = ticks[(ticks >= max(low, 0 if normalized else 1)) & (ticks <= high)]  # no half images
+        bar.set_ticks(ticks)
+        bar.minorticks_off()
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:.3g}%") if normalized
+                                         else StrMethodFormatter("{x:g}"))
+        bar.set_label("errors, " + ("% of the true class" if normalized else "count") + " (log scale)")
+    ax.set_facecolor("white")
+    long_names = max(map(len, classes)) > 2
+    ax.set_xticks(range(k), classes, rotation=45 if long_names else 0, ha="right" if long_names else "center")
     ax.set_yticks(range(k), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     if k <= 20:
-        threshold = cm.max() / 2
         for i in range(k):
             for j in range(k):
-                text = f"{cm[i, j]:.2f}" if normalized else f"{int(cm[i, j])}"
-                ax.text(j, i, text, ha="center", va="center", fontsize=7 if k > 10 else 8,
-                        color="white" if cm[i, j] > threshold else "black")
-    ax.set_title(title or ("confusion matrix (normalised by true class)" if normalized else "confusion matrix (counts)"))
+                # dark text on light cells, white on dark ones: the cell's own colour decides
+                # (a non-zero error has the errors' layer; a zero is white)
+                image = layers[0] if diagonal[i, j] else layers[-1]
+                dark = cm[i, j] != 0 and _luminance(image.cmap(image.norm(cm[i, j]))) < 0.5
+                ax.text(j, i, _cell_text(cm[i, j], normalized), ha="center", va="center",
+                        fontsize=7 if k > 10 else 8, color="white" if dark else "black")
+    ax.set_title(title or ("confusion matrix, % of each true class" if normalized else "confusion matrix (counts)"))
     return fig
+
+
+def _luminance(rgba) -> float:
+    r, g, b = rgba[:3]
+    return 0.299 * r + 0.587 * g + 0.114 * b
 
 
 def image_grid(images: np.ndarray, true: Sequence[int], pred: Sequence[int], confidence: Sequence[float],
@@ -125,9 +180,11 @@ def class_distribution(counts: dict[str, Sequence[int]], classes: Sequence[str],
     x = np.arange(k)
     for i, split in enumerate(splits):
         bar_ax.bar(x + (i - (len(splits) - 1) / 2) * width, counts[split], width, label=split)
-    bar_ax.set_xticks(x, classes, rotation=45 if max(map(len, classes)) > 2 else 0, ha="right" if max(map(len, classes)) > 2 else "center")
+    long_names = max(map(len, classes)) > 2
+    bar_ax.set_xticks(x, classes, rotation=45 if long_names else 0, ha="right" if long_names else "center")
     bar_ax.set_ylabel(unit)
-    bar_ax.legend()
+    # above the axes, in one row: inside them it hid the bars under it
+    bar_ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(splits), frameon=False)
     bar_ax.grid(axis="y", alpha=0.3)
     first = splits[0]
     pie_ax.pie(counts[first], labels=classes, autopct="%1.0f%%", textprops={"fontsize": 7})
@@ -138,20 +195,32 @@ def class_distribution(counts: dict[str, Sequence[int]], classes: Sequence[str],
 
 def per_class_accuracy(accuracy: Sequence[float], classes: Sequence[str], overall: float | None = None,
                        title: str = "") -> Figure:
-    """Test accuracy of each class (its recall), worst at the bottom, with the overall line."""
+    """Test accuracy of each class (its recall), worst at the bottom, with the overall line.
+
+    A good model's classes all sit between 98 and 100%: on an axis from 0 the bars look alike.
+    The axis then starts near the worst class (a round number below it), and the axis label
+    and the title say where it starts; each bar carries its value."""
     order = np.argsort(accuracy)
-    fig = Figure(figsize=(6, 0.3 * len(classes) + 1.2), layout="constrained")
+    fig = Figure(figsize=(6, 0.3 * len(classes) + 1.4), layout="constrained")
     ax = fig.subplots()
-    values = np.asarray(accuracy)[order] * 100
-    ax.barh(np.arange(len(classes)), values, color="#4c72b0")
+    values = np.asarray(accuracy, dtype=float)[order] * 100
+    lowest = min(values.min(initial=100), 100 * overall if overall is not None else 100)
+    # a round tick below the worst class, with some room under it (MaxNLocator picks round numbers)
+    start = MaxNLocator(nbins=5).tick_values(lowest - max(0.25 * (100 - lowest), 0.2), 100)[0]
+    start = 0.0 if start < ZOOM_FROM else float(start)
+    # from `start` the bars begin at the axis' left edge, not at zero
+    ax.barh(np.arange(len(classes)), values - start, left=start, color="#4c72b0")
     ax.set_yticks(np.arange(len(classes)), [classes[i] for i in order])
     for i, v in enumerate(values):
         ax.text(v, i, f" {v:.1f}", va="center", fontsize=7)
     if overall is not None:
         ax.axvline(100 * overall, color="#c44e52", linestyle="--", label=f"overall {100 * overall:.2f}%")
-        ax.legend(loc="lower right", fontsize=8)
-    ax.set_xlim(0, 105)
-    ax.set_xlabel("test accuracy of the class (%)")
+        # outside the axes: inside, at the lower right, it covered the ends of the bars
+        fig.legend(loc="outside lower center", fontsize=8, frameon=False)
+    # room on the right for the labels of bars that reach 100%; ticks only up to 100
+    ax.set_xlim(start, 100 + 0.08 * (100 - start))
+    ax.set_xticks([t for t in MaxNLocator(nbins=6).tick_values(start, 100) if start <= t <= 100])
+    ax.set_xlabel("test accuracy of the class (%)" + (f"; the axis starts at {start:g}%, not 0" if start > 0 else ""))
     ax.set_title(title or "per-class accuracy")
     return fig
 

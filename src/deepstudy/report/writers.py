@@ -11,8 +11,16 @@ from ..rundir import RunDir
 from . import plots
 
 
-def write_curves(run: RunDir, history: list[dict], title: str = "training and validation", **options) -> None:
-    plots.save(plots.curves(history, title, **options), run.plots / "curves.png")
+def curves_title(recipe: str, what: str = "training and validation") -> str:
+    """The curves' title names the recipe: a PNG looked at outside its run directory (a report,
+    a comparison, a chat) still says which run it shows."""
+    return f"{recipe}: {what}" if recipe else what
+
+
+def write_curves(run: RunDir, history: list[dict], title: str = "training and validation", *, recipe: str = "",
+                 kept: int | None = None, **options) -> None:
+    """curves.png and curves.csv; `kept`: the epoch whose weights the run kept (FitResult.best_epoch)."""
+    plots.save(plots.curves(history, curves_title(recipe, title), kept=kept, **options), run.plots / "curves.png")
     write_csv(run.plots / "curves.csv", history)
 
 

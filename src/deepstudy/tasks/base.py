@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .. import config
 from ..errors import UserError, shown
@@ -106,6 +106,50 @@ class Built:
     outputs: dict = field(default_factory=dict)  # what `score` leaves for `write_plots` (test logits, ...)
 
 
+@dataclass(frozen=True)
+class Score:
+    """The number a run is judged by (its recipe's `metric`), as `deepstudy compare` and the HTML
+    report show it: which one, how it reads, its validation and test values, and which column of
+    history.csv draws its validation curve."""
+
+    metric: str  # the key in metrics.json's "val" and "test": "accuracy", "loss", "rmse", ...
+    label: str  # a column's heading: "accuracy", "loss (nats/char)", "RMSE (thousand passengers)"
+    val: float | None
+    test: float | None
+    higher_is_better: bool
+    percent: bool = False  # a fraction in metrics.json, shown as a percentage
+    curve: str = ""  # history.csv's column of the validation curve ("" when the run has none)
+    curve_label: str = ""  # that curve's axis label: it may be another quantity (a forecast's scaled loss)
+
+    def format(self, value) -> str:
+        if value is None or value == "":
+            return "—"
+        return f"{100 * value:.2f}%" if self.percent else f"{value:.4g}"
+
+    def difference(self, ours, theirs) -> str:
+        """ours − theirs, in the units a reader compares them in (points for percentages)."""
+        if ours is None or theirs is None:
+            return "—"
+        return f"{100 * (ours - theirs):+.2f} points" if self.percent else f"{ours - theirs:+.4g}"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of a run's HTML report: a title, the files it shows (paths inside the run directory:
+    plots/*.png as pictures, *.txt as text, *.csv as tables; missing ones are left out), and
+    optionally a table from metrics.json ("test.per_class": a dict of dicts, one row each)."""
+
+    title: str
+    files: tuple[str, ...] = ()
+    table: str = ""
+    note: str = ""
+    instead_of: tuple[str, ...] = ()  # plots this section's files stand in for: not shown again under "More plots"
+
+
+# metrics where more is better, and which are fractions shown as percentages
+_FRACTIONS = ("accuracy", "precision", "recall", "f1")
+
+
 class Task:
     """A kind of study.  Subclasses set `name` and implement the methods that raise
     NotImplementedError; the others have defaults that suit most."""
@@ -116,6 +160,7 @@ class Task:
     verbs: tuple[str, ...] = ("predict",)  # what a finished run offers beyond eval: predict, generate, forecast
     auto_threads: int = 0  # CPU threads when train.threads is 0 (auto): 0 = the cores other work leaves free
     export_formats: tuple[str, ...] = ("onnx", "torchscript")  # what `deepstudy export --format` offers
+    metric: str = "accuracy"  # the headline metric when a run's recipe is unknown (recipes name their own)
 
     # ---- configuration: resolved and checked before any data or weights are touched
     def option_lookups(self):
@@ -148,10 +193,36 @@ class Task:
     def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
         """plots/: curves and whatever this kind of study shows (may add to metrics)."""
         from ..report.writers import write_curves
-        write_curves(ctx.run, result.history)
+        write_curves(ctx.run, result.history, recipe=ctx.recipe.name, kept=result.best_epoch)
 
     def headline(self, recipe, metrics: dict) -> str:
         raise NotImplementedError
+
+    # ---- reading a finished run (deepstudy compare, deepstudy report): from its files alone
+    def headline_score(self, recipe, metrics: dict, columns: Sequence[str] = ()) -> Score:
+        """The recipe's headline metric on validation and test (recipe may be None: a run of a
+        recipe that is no longer in the catalog is read with the task's own); `columns`:
+        history.csv's header, where its validation curve is looked for."""
+        metric = recipe.metric if recipe is not None else self.metric
+        label = self.metric_label(metric, metrics)
+        curve, curve_label = "", ""
+        if f"val_{metric}" in columns:
+            curve, curve_label = f"val_{metric}", f"validation {label}"
+        elif "val_loss" in columns:  # the metric is not recorded per epoch: the loss it was trained on
+            curve, curve_label = "val_loss", "validation loss"
+        return Score(metric, label, (metrics.get("val") or {}).get(metric), (metrics.get("test") or {}).get(metric),
+                     higher_is_better=metric in _FRACTIONS, percent=metric in _FRACTIONS, curve=curve,
+                     curve_label=curve_label)
+
+    def metric_label(self, metric: str, metrics: dict) -> str:
+        """How the headline metric is named in a table's heading."""
+        return metric
+
+    def report_sections(self, saved: dict) -> list[Section]:
+        """The HTML report's sections for this kind of study (`saved`: the run's config.json), in
+        order.  Whatever plots/*.png no section names are shown after them, so a new plot is
+        never lost; a section whose files are all missing is left out."""
+        return [Section("Learning curves", ("plots/curves.png",))]
 
     # ---- a finished run
     def load_model(self, run: RunDir, device="cpu"):
@@ -247,6 +318,9 @@ def resolve(recipe, tier: str, overrides: dict[str, Any] | None = None) -> confi
             raw[section] = {"name": new}
     cfg = config.resolve(config.merge(raw, overrides), dataset_options, model_options)
     task.check(cfg)
+    if cfg.train.tensorboard:  # an optional package: refused here, before any data is read, when missing
+        from ..train.tensorboard import require
+        require()
     return cfg
 
 

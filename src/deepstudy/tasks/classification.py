@@ -24,7 +24,7 @@ from ..rundir import RunDir
 from ..train.checkpoint import load_weights
 from ..train.loop import Paths, fit, predict_logits, uses_conv
 from ..train.metrics import classification_report
-from .base import Built, ExportSample, RunContext, Task, predict_each, register_task, saved_config, shown
+from .base import Built, ExportSample, RunContext, Section, Task, predict_each, register_task, saved_config, shown
 from .build import build_data, build_model, run_data, saved_vocab
 
 
@@ -70,10 +70,14 @@ class Classification(Task):
                 "test": {"accuracy": report["accuracy"], "loss": report["loss"], "per_class": report["per_class"]}}
 
     def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
-        write_plots(ctx.run, result.history, built.outputs["report"], built.data, built.outputs["logits"])
+        write_plots(ctx.run, result.history, built.outputs["report"], built.data, built.outputs["logits"],
+                    recipe=ctx.recipe.name, kept=result.best_epoch)
 
     def headline(self, recipe, metrics: dict) -> str:
         return headline(recipe, metrics)
+
+    def report_sections(self, saved: dict) -> list[Section]:
+        return classification_sections(saved)
 
     def model_for(self, cfg, in_shape, num_classes: int) -> torch.nn.Module:
         """The network a finished run's settings describe (before its weights are loaded)."""
@@ -122,10 +126,28 @@ def headline(recipe, metrics: dict) -> str:
     return parts[0] + ("  |  " + "  |  ".join(parts[1:]) if len(parts) > 1 else "")
 
 
+def classification_sections(saved: dict) -> list[Section]:
+    """What a classifier's report shows, in the order a reader asks: how training went, where it
+    errs, on which classes, on which examples, and on what data."""
+    text = saved.get("data", {}).get("kind") == "text"
+    return [
+        Section("Learning curves", ("plots/curves.png",)),
+        Section("Confusion matrices", ("plots/confusion_matrix.png", "plots/confusion_matrix_normalized.png"),
+                note="rows: the true class; columns: the predicted one (test split)"),
+        Section("Per class", ("plots/per_class_accuracy.png",), table="test.per_class",
+                note="test split; accuracy of a class is its recall"),
+        # a text run's mistakes as a table: the questions whole (the picture cuts long ones), to read and copy
+        Section("Most confident mistakes", ("plots/confident_mistakes.csv",), instead_of=("plots/confident_mistakes.png",))
+        if text else Section("Most confident mistakes", ("plots/confident_mistakes.png",)),
+        Section("Sample test predictions", ("plots/predictions.png", "plots/confidence.png")),
+        Section("The data", ("plots/class_distribution.png",)),
+    ]
+
+
 def write_plots(run: RunDir, history: list[dict], report: dict, data, logits: torch.Tensor,
-                n_grid: int = 32, n_mistakes: int = 24) -> None:
+                n_grid: int = 32, n_mistakes: int = 24, *, recipe: str = "", kept: int | None = None) -> None:
     classes = data.classes
-    write_curves(run, history)
+    write_curves(run, history, recipe=recipe, kept=kept)
     write_confusion(run, report["confusion_matrix"], classes)
     write_per_class_accuracy(run, report, classes)
     probs = torch.softmax(logits.float(), 1).cpu().numpy()

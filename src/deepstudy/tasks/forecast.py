@@ -10,9 +10,9 @@ learned nothing worth having.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +25,11 @@ from ..errors import ConfigError, RunDirError
 from ..io import write_csv
 from ..models.summary import format_summary, summarize
 from ..report import plots
+from ..report.writers import write_curves
 from ..rundir import RunDir
 from ..train.checkpoint import load_weights
 from ..train.loop import Paths, fit
-from .base import Built, ExportSample, RunContext, Task, register_task, saved_config
+from .base import Built, ExportSample, RunContext, Score, Section, Task, register_task, saved_config
 from .build import build_data, build_model
 
 # `deepstudy forecast --steps`: each step feeds the last forecast back, so errors compound; far
@@ -85,6 +86,7 @@ def free_running(model: nn.Module, data: SeriesData) -> dict:
 class Forecast(Task):
     name = "forecast"
     verbs = ("forecast",)
+    metric = "rmse"
     # One CPU thread unless train.threads asks for more: these networks are tiny (5 to a few
     # thousand weights), so each op is microseconds of work and a second thread only adds
     # synchronisation (on a shared 2-core machine it made the clipping study far slower).
@@ -132,10 +134,27 @@ class Forecast(Task):
                 "free_running": free["metrics"] | {"steps": free["steps"]}}
 
     def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
-        write_plots(ctx.run, result.history, built.data, built.outputs["predicted"], built.outputs["free"])
+        write_plots(ctx.run, result.history, built.data, built.outputs["predicted"], built.outputs["free"],
+                    recipe=ctx.recipe.name, kept=result.best_epoch)
 
     def headline(self, recipe, metrics: dict) -> str:
         return headline(recipe, metrics)
+
+    def metric_label(self, metric: str, metrics: dict) -> str:
+        return metric.upper() + (f" ({metrics['unit']})" if metrics.get("unit") else "")
+
+    def headline_score(self, recipe, metrics: dict, columns=()) -> Score:
+        score = super().headline_score(recipe, metrics, columns)
+        if score.curve == "val_loss":  # selection's loss is on the scaled series, not in the metric's units
+            score = replace(score, curve_label="validation loss (MSE, scaled series)")
+        return score
+
+    def report_sections(self, saved: dict) -> list[Section]:
+        return [Section("Learning curves", ("plots/curves.png",)),
+                Section("One step ahead", ("plots/fit.png", "plots/predictions.png"),
+                        note="each prediction from the true values before it"),
+                Section("Free-running forecast", ("plots/free_running.png", "plots/forecast.png"),
+                        note="each prediction fed back as the next input")]
 
     def load_model(self, run: RunDir, device="cpu"):
         saved = run.read_config()
@@ -167,7 +186,7 @@ class Forecast(Task):
     def export_sample(self, run: RunDir, data_root, log=print) -> ExportSample:
         sample = super().export_sample(run, data_root, log)
         # windows N x look_back x features in, the next value (scaled as in training) out
-        return dataclasses.replace(sample, input_names=["window"], output_names=["next_value_scaled"])
+        return replace(sample, input_names=["window"], output_names=["next_value_scaled"])
 
     def load_data(self, saved: dict, data_root, device, log=lambda m: None) -> SeriesData:
         """The series a run was trained on, rebuilt from its config; refuses a file that changed."""
@@ -229,11 +248,11 @@ def headline(recipe, metrics: dict) -> str:
     return "  |  ".join(parts)
 
 
-def write_plots(run: RunDir, history: list[dict], data: SeriesData, predicted: dict, free: dict) -> None:
+def write_plots(run: RunDir, history: list[dict], data: SeriesData, predicted: dict, free: dict, *,
+                recipe: str = "", kept: int | None = None) -> None:
     d = run.plots
-    plots.save(plots.curves(history, "training and validation (scaled series)", loss_label="loss (MSE)"),
-               d / "curves.png")
-    write_csv(d / "curves.csv", history)
+    write_curves(run, history, "training and validation (scaled series)", recipe=recipe, kept=kept,
+                 loss_label="loss (MSE)")
 
     if data.clean is None:  # a real series: the whole of it, with every fit over it
         n = len(data.values)

@@ -15,14 +15,14 @@ import torch
 from ..config import RunConfig
 from ..data.text import Vocab
 from ..errors import ConfigError, RunDirError, UserError
-from ..io import write_csv, write_json, write_text
+from ..io import write_json, write_text
 from ..models.summary import format_summary, summarize
-from ..report import plots
+from ..report.writers import write_curves
 from ..rundir import RunDir
 from ..train.checkpoint import load_weights
 from ..train.lm_loop import evaluate as evaluate_split, fit_language_model
 from ..train.loop import Paths
-from .base import EXPORT_SPLIT, Built, ExportSample, RunContext, Task, register_task, saved_config
+from .base import EXPORT_SPLIT, Built, ExportSample, RunContext, Section, Task, register_task, saved_config
 from .build import build_data, build_model, saved_vocab
 
 REPORT_TEMPERATURES = (0.2, 0.5, 1.0, 1.2)
@@ -70,11 +70,23 @@ class LanguageModel(Task):
 
     def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
         data = built.data
-        samples = write_report(ctx.run, result.history, built.model, data.vocab, data.prompt, ctx.device)
+        samples = write_report(ctx.run, result.history, built.model, data.vocab, data.prompt, ctx.device,
+                               recipe=ctx.recipe.name, kept=result.best_epoch)
         ctx.log(f"sample at temperature 0.5 (all four in {ctx.run.samples}):\n{data.prompt}{samples['0.5'][:300]}")
 
     def headline(self, recipe, metrics: dict) -> str:
         return headline(recipe, metrics)
+
+    metric = "loss"
+
+    def metric_label(self, metric: str, metrics: dict) -> str:
+        return "loss (nats/char)" if metric == "loss" else metric
+
+    def report_sections(self, saved: dict) -> list[Section]:
+        return [Section("Learning curves", ("plots/curves.png",)),
+                Section("Samples", ("samples.txt",),
+                        note="the same prompt and seed at each temperature: low ones repeat the likeliest phrases, "
+                             "high ones invent words")]
 
     def load_model(self, run: RunDir, device="cpu"):
         saved = run.read_config()
@@ -147,11 +159,11 @@ def headline(recipe, metrics: dict) -> str:
     return "  |  ".join(parts)
 
 
-def write_report(run: RunDir, history: list[dict], model, vocab: Vocab, prompt: str, device) -> dict[str, str]:
+def write_report(run: RunDir, history: list[dict], model, vocab: Vocab, prompt: str, device, *,
+                 recipe: str = "", kept: int | None = None) -> dict[str, str]:
     """Loss curves, and samples from the same prompt and seed at each report temperature: low
     temperatures repeat the likeliest phrases, high ones invent words."""
-    plots.save(plots.curves(history, "training and validation loss (nats per character)"), run.plots / "curves.png")
-    write_csv(run.plots / "curves.csv", history)
+    write_curves(run, history, "training and validation loss (nats per character)", recipe=recipe, kept=kept)
     samples = {str(t): sample(model, vocab, prompt, REPORT_LENGTH, t, seed=REPORT_SEED, device=device)
                for t in REPORT_TEMPERATURES}
     write_json(run.path / "samples.json", {"prompt": prompt, "length": REPORT_LENGTH, "seed": REPORT_SEED,

@@ -32,7 +32,7 @@ from ..scratch.models import create_model, model_options
 from ..scratch.optim import make_optimizer
 from ..scratch.train import evaluate as evaluate_split, fit, load_params, loss_for, outputs, scores
 from ..train.metrics import classification_report
-from .base import (EXPORT_BATCH, EXPORT_SPLIT, Built, ExportSample, RunContext, Task, predict_each,
+from .base import (EXPORT_BATCH, EXPORT_SPLIT, Built, ExportSample, RunContext, Section, Task, predict_each,
                    register_task, saved_config, shown)
 
 # NumPy's BLAS (OpenBLAS) threads spin while they wait for work.  On a busy 2-core machine that
@@ -50,6 +50,9 @@ SUPPORTED = {"train": {"epochs", "batch_size", "eval_batch_size", "seed", "early
 
 
 def _check_supported(cfg: RunConfig) -> None:
+    if cfg.train.tensorboard:  # WHY not supported: the event files come through torch, which scratch/ never imports
+        raise ConfigError("train.tensorboard: the NumPy recipes write no TensorBoard events (they run without torch); "
+                          "their curves are in plots/curves.png and history.csv")
     for section, cls in (("train", TrainConfig), ("schedule", ScheduleConfig)):
         values = getattr(cfg, section)
         for f in dataclasses.fields(cls):
@@ -168,10 +171,16 @@ class Scratch(Task):
 
     def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
         write_plots(ctx.run, result.history, built.model, built.data, built.outputs["test_out"],
-                    built.outputs.get("report"))
+                    built.outputs.get("report"), recipe=ctx.recipe.name, kept=result.best_epoch)
 
     def headline(self, recipe, metrics: dict) -> str:
         return headline(recipe, metrics)
+
+    def report_sections(self, saved: dict) -> list[Section]:
+        # a classifier's sections (missing plots are left out for a regression), and the fit itself
+        from .classification import classification_sections
+        curves, *rest = classification_sections(saved)
+        return [curves, Section("The fitted model", ("plots/fit.png", "plots/decision_boundary.png")), *rest]
 
     def load_model(self, run: RunDir, device="cpu"):
         """The NumPy network of a finished run, with the weights chosen on validation."""
@@ -267,13 +276,14 @@ def headline(recipe, metrics: dict) -> str:
 # ------------------------------------------------------------------ plots
 
 def write_plots(run: RunDir, history: list[dict], model: Sequential, data: ArrayData, test_out: np.ndarray,
-                report: dict | None) -> None:
+                report: dict | None, *, recipe: str = "", kept: int | None = None) -> None:
     if not data.is_classification:
-        write_curves(run, history, "gradient descent", loss_label="loss (mean squared error)", log_loss=True)
+        write_curves(run, history, "gradient descent", recipe=recipe, kept=kept, loss_label="loss (mean squared error)",
+                     log_loss=True)
         if _is_line(model, data):
             _write_line(run, model, data, test_out)
         return
-    write_curves(run, history)
+    write_curves(run, history, recipe=recipe, kept=kept)
     write_confusion(run, report["confusion_matrix"], data.classes)
     counts = {s: np.bincount(getattr(data, s).y, minlength=len(data.classes)).tolist() for s in ("train", "val", "test")}
     write_class_distribution(run, counts, data.classes)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..analysis.gradient_flow import clipping_study, gradient_study, growth_per_step
 from ..io import write_csv, write_json
 from ..report import plots
-from .base import Built, RunContext, register_task
+from .base import Built, RunContext, Section, register_task
 from .forecast import Forecast
 
 STUDY_STEPS = 300  # six cycles of the seed's 50-step sine: long enough to see geometric decay
@@ -26,6 +26,11 @@ class SineStudy(Forecast):
     def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
         super().write_plots(ctx, built, result, metrics)
         gradient_report(ctx, built.model, built.data, metrics)
+
+    def report_sections(self, saved: dict) -> list[Section]:
+        return super().report_sections(saved) + [
+            Section("Gradients through time", ("plots/gradient_norms.png", "plots/clipping.png"),
+                    note="why a plain RNN is limited to short windows, and what gates and clipping change")]
 
 
 def gradient_report(ctx: RunContext, model, data, metrics: dict) -> None:

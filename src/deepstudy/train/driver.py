@@ -24,10 +24,11 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from ..config import OptimConfig, ScheduleConfig, TrainConfig
-from ..io import write_csv
+from ..io import may_write, write_csv
 from .checkpoint import load_weights, restore_training_state, save_training_state, save_weights
 from .distributed import SINGLE, World, agree, barrier, sum_over_ranks, sync_buffers, wrap
 from .optim import make_optimizer, make_scheduler
+from .tensorboard import EpochLogger, log_dir
 
 
 @dataclass
@@ -124,6 +125,9 @@ def run_epochs(model: nn.Module, objective: Objective, train: TrainConfig, optim
         log(f"resuming after epoch {state['epoch']} of {epochs}")
     else:
         objective.before_training(model)
+    # TensorBoard (train.tensorboard): process 0 alone writes, as it does every other file
+    board = EpochLogger(log_dir(paths.history), objective.history_fields, history) \
+        if train.tensorboard and world.main and may_write() else None
 
     began, stopped_early = time.time(), False
     epoch_times: list[float] = []
@@ -177,6 +181,8 @@ def run_epochs(model: nn.Module, objective: Objective, train: TrainConfig, optim
             save_weights(paths.weights, judged)
         else:
             bad_epochs += 1
+        if board is not None:  # before the checkpoint: an epoch it records is one TensorBoard has
+            board.log(history[-1])
         if train.early_stop and bad_epochs >= train.early_stop:
             stopped_early = True
         if train.max_minutes and agree(time.time() - began > 60 * train.max_minutes, world):
@@ -197,6 +203,8 @@ def run_epochs(model: nn.Module, objective: Objective, train: TrainConfig, optim
                 if bad_epochs >= (train.early_stop or math.inf) else "stopping: time budget reached")
             break
 
+    if board is not None:
+        board.close()
     # The weights chosen on validation, not the last epoch's, are what the caller goes on with.
     barrier(world)  # process 0 has written them
     load_weights(paths.weights, model, device)
