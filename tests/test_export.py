@@ -135,6 +135,7 @@ def test_onnx_language_model_generates_what_the_model_generates(runs):
     assert onnx_out == torch_out and len(set(onnx_out)) > 1
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")  # see README, Export
 def test_torchscript_image_classifier_runs_without_deepstudy(runs):
     """The TorchScript file, loaded by torch alone, classifies the run's test digits as the
     model does."""
