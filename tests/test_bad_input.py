@@ -68,7 +68,9 @@ def world(tmp_path_factory):
             ("wrong_weights", "image", lambda d: shutil.copy(runs["text"] / "model.safetensors", d / "model.safetensors")),
             ("cut_checkpoint", "image", lambda d: _truncate(d / "checkpoint.pt", 5000)),
             ("cut_lm_weights", "lm", lambda d: _truncate(d / "model.safetensors", 300)),
-            ("no_vocab", "text", lambda d: (d / "vocab.json").unlink())):
+            ("no_vocab", "text", lambda d: (d / "vocab.json").unlink()),
+            # a run that stopped after an epoch: weights and a checkpoint, no metrics.json
+            ("unfinished", "image", lambda d: (d / "metrics.json").unlink())):
         shutil.copytree(runs[source], bad / name)
         damage(bad / name)
     # settings files (--config) that are wrong in every way a hand-written file can be
@@ -201,6 +203,19 @@ CASES = [
     ("forecast: steps huge", "forecast {series} --steps 100000", ["--steps", "10,000"]),
     ("forecast: steps not a number", "forecast {series} --steps many", ["invalid int"]),
     ("forecast on an image run", "forecast {image}", ["forecasting run"]),
+    # ---- export
+    ("export: not a run", "export {bad}/empty_dir", ["not a deepstudy run directory"]),
+    ("export: no such folder", "export {tmp}/nope", ["not a folder"]),
+    ("export: unfinished run", "export {bad}/unfinished --format torchscript", ["unfinished run", "--resume"]),
+    ("export: truncated weights", "export {bad}/cut_weights --format torchscript", ["model.safetensors", "damaged"]),
+    ("export: truncated language-model weights", "export {bad}/cut_lm_weights --format torchscript", ["damaged"]),
+    ("export: damaged config.json", "export {bad}/cut_config", ["config.json is damaged"]),
+    ("export: unknown format", "export {image} --format tflite", ["'tflite'", "onnx, torchscript, npz"]),
+    ("export: npz of a PyTorch run", "export {image} --format npz", ["PyTorch run", "onnx or torchscript"]),
+    ("export: onnx of a NumPy run", "export {toy} --format onnx", ["NumPy run", "npz"]),
+    ("export: torchscript of a NumPy run", "export {linreg} --format torchscript", ["NumPy run", "npz"]),
+    ("export: out is a folder", "export {image} --format torchscript --out {tmp}", ["is a folder"]),
+    ("export: data-dir missing", "export {image} --format torchscript --data-dir {tmp}/nonexistent", ["no such folder"]),
     # ---- the others
     ("gradcheck: seed not a number", "gradcheck --seed x", ["invalid int"]),
     ("gradcheck: seed negative", "gradcheck --seed -1", ["--seed"]),

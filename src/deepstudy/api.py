@@ -6,6 +6,7 @@
     r.plot_curves(); r.plot_confusion(normalized=True); r.plot_per_class_accuracy(); r.plot_class_distribution()
     r.plot_predictions(); r.plot_mistakes()
     run("shakespeare-char-lstm").generate("ROMEO:", length=300, temperature=0.5)
+    export(r.run_dir, format="onnx")   # RUN_DIR/export/model.onnx, checked with onnxruntime
     compare(["runs/lenet5-mnist-*"])            # a table (shown as HTML in a notebook) and .figure()
     report("runs/lenet5-mnist-20261122-101500")  # its self-contained report.html
 """
@@ -134,6 +135,16 @@ class Result:
     def load_model(self, device="cpu"):
         """The trained model (the weights chosen on validation), in eval mode."""
         return get_task(self.config["task"]).load_model(RunDir(self.run_dir), device)[0]
+
+
+def export(run_dir: str | Path, format: str | None = None, out: str | Path | None = None,
+           data_dir: str | Path | None = None, log: Callable[[str], None] | None = None) -> dict:
+    """Export a finished run's model (`format` "onnx" or "torchscript"; "npz" for the NumPy
+    recipes; default the first of these its kind offers) to `out` (default RUN_DIR/export/),
+    checked against the model on batches of the run's own validation split.  Returns what
+    FILE.json records: {"file", "max_abs_diff", "opset", "inputs", "versions", ...}."""
+    from . import export as exporting
+    return exporting.export(run_dir, format, out=out, data_dir=data_dir, log=log or (lambda m: None))
 
 
 def load_run(path: str | Path) -> Result:

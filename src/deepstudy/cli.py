@@ -8,6 +8,7 @@
     deepstudy predict RUN_DIR FILE_OR_TEXT... [--json] [--top K]
     deepstudy generate RUN_DIR [--prompt TEXT] [--length N] [--temperature T] [--top-k K] [--seed N]
     deepstudy forecast RUN_DIR [--steps N] [--json]
+    deepstudy export RUN_DIR [--format onnx|torchscript|npz] [--out FILE] [--data-dir DIR]
     deepstudy compare RUN_DIR... [--plot FILE] [--markdown | --csv]
     deepstudy report RUN_DIR... [--out FILE]
     deepstudy gradcheck [--seed N]
@@ -110,6 +111,14 @@ def _parser() -> argparse.ArgumentParser:
     fc.add_argument("--json", action="store_true", help="one JSON object per step")
     fc.add_argument("--data-dir")
     fc.add_argument("--device")
+    ex = sub.add_parser("export", help="write a finished run's model as ONNX or TorchScript (NumPy runs: .npz), "
+                                       "checked against the model on the run's own data")
+    ex.add_argument("run_dir")
+    ex.add_argument("--format", help="onnx (needs the export extra) or torchscript for PyTorch runs, npz for "
+                                     "the NumPy ones (default: onnx, or npz)")
+    ex.add_argument("--out", help="the file to write (default RUN_DIR/export/model.onnx, .pt or .npz); "
+                                  "the check's numbers go beside it as FILE.json")
+    ex.add_argument("--data-dir", help="where the run's data is now, if not where it was trained from")
     cp = sub.add_parser("compare", help="finished runs side by side: a table and their validation curves")
     cp.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="run directories; globs such as 'runs/lenet5-*' "
                     "are expanded here too, so they work quoted")
@@ -136,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else 2
     try:
         return {"list": cmd_list, "show": cmd_show, "run": cmd_run, "eval": cmd_eval, "predict": cmd_predict,
-                "generate": cmd_generate, "forecast": cmd_forecast, "compare": cmd_compare,
-                "report": cmd_report, "gradcheck": cmd_gradcheck}[args.command](args)
+                "generate": cmd_generate, "forecast": cmd_forecast, "export": cmd_export,
+                "compare": cmd_compare, "report": cmd_report, "gradcheck": cmd_gradcheck}[args.command](args)
     except UserError as e:
         if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from process 0, not one per process
             print(f"deepstudy: error: {shown(str(e))}", file=sys.stderr)
@@ -278,6 +287,21 @@ def cmd_forecast(args) -> int:
     if not args.json:
         print(f"{len(out['forecast'])}-step forecast ({out['unit'] or 'series units'}); plot: {out['plot']}, "
               f"numbers: {out['csv']}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import ExportCheckError, export
+    try:
+        r = export(args.run_dir, args.format, out=args.out, data_dir=args.data_dir,
+                   log=lambda m: print(m, file=sys.stderr))
+    except ExportCheckError as e:  # not the user's mistake, but one line all the same: nothing was written
+        print(f"deepstudy: export failed: {e}", file=sys.stderr)
+        return 1
+    what = {"onnx": f"ONNX opset {r.get('opset')}", "torchscript": "TorchScript", "npz": "NumPy arrays"}[r["format"]]
+    print(f"{r['file']} ({what}, {r['bytes'] / 1024:,.0f} KB): max abs difference {r['max_abs_diff']:.2g} "
+          f"from the model (limit {r['tolerance']:g}) on {r['inputs']['source']}, run through {r['checked_with']}; "
+          f"details in {r['file']}.json")
     return 0
 
 

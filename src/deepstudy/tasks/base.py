@@ -72,6 +72,27 @@ class RunContext:
 
 
 @dataclass
+class ExportSample:
+    """What `deepstudy export` (deepstudy/export.py, written once) asks of a kind of study: the
+    model as it is to be exported and real inputs from the run's own data to check it on."""
+
+    model: Any  # what is exported, in eval mode: forward(*inputs) -> a tensor or a tuple of tensors
+    inputs: list[tuple]  # a few batches of real inputs, each a tuple of tensors (or NumPy arrays)
+    input_names: list[str]
+    output_names: list[str]
+    dynamic: list[dict[int, str]]  # per input, the axes whose size may vary: {0: "batch", 1: "length"}
+    source: str  # where the inputs came from, for export.json
+    # the trained model the exported one must agree with, when `model` is a traceable stand-in
+    # for it (a text RNN's unpacked form); None: `model` itself
+    reference: Any = None
+    extras: dict = field(default_factory=dict)  # arrays an .npz carries beside the weights (the input encoding)
+
+
+EXPORT_SPLIT = "val"  # the checks read the validation split: the test set stays for the test, once
+EXPORT_BATCH = 64  # two batches of this many inputs, then one of a single input (the batch axis varies)
+
+
+@dataclass
 class Built:
     """What a task's `build` hands to the runner: the data and the model, and what the run
     directory records about them."""
@@ -138,6 +159,7 @@ class Task:
     resumable: bool = True  # keeps a checkpoint that --resume continues from
     verbs: tuple[str, ...] = ("predict",)  # what a finished run offers beyond eval: predict, generate, forecast
     auto_threads: int = 0  # CPU threads when train.threads is 0 (auto): 0 = the cores other work leaves free
+    export_formats: tuple[str, ...] = ("onnx", "torchscript")  # what `deepstudy export --format` offers
     metric: str = "accuracy"  # the headline metric when a run's recipe is unknown (recipes name their own)
 
     # ---- configuration: resolved and checked before any data or weights are touched
@@ -209,6 +231,25 @@ class Task:
 
     def evaluate(self, run: RunDir, split: str, data_root, device, log=print) -> dict:
         raise NotImplementedError
+
+    # ---- export (deepstudy/export.py writes and checks the file; a task says only what differs)
+    def export_data(self, run: RunDir, saved: dict, data_root, log=print):
+        """The run's own data, rebuilt as it was when trained (its vocabulary, its normalisation)."""
+        from .build import run_data
+        return run_data(self, run, saved, data_root, log)
+
+    def export_sample(self, run: RunDir, data_root, log=print) -> ExportSample:
+        """The model in eval mode and, as its inputs, real batches of the validation split — a
+        model that takes one tensor (images, windows of a series).  Kinds whose model takes more
+        (token ids and lengths, a recurrent state) override this."""
+        import itertools
+        model, saved = self.load_model(run, "cpu")
+        data = self.export_data(run, saved, data_root, log)
+        batches = [x for x, _ in itertools.islice(data.eval_batches(EXPORT_SPLIT, EXPORT_BATCH), 2)]
+        batches.append(next(iter(data.eval_batches(EXPORT_SPLIT, 1)))[0])
+        inputs = [tuple(t.cpu() for t in x) if isinstance(x, tuple) else (x.cpu(),) for x in batches]
+        return ExportSample(model, inputs, ["input"], ["output"], [{0: "batch"}],
+                            f"{EXPORT_SPLIT} split: {' + '.join(str(len(x[0])) for x in inputs)} inputs")
 
     def format_evaluation(self, recipe: str, out: dict) -> str:
         """`deepstudy eval`'s line: accuracy and loss, or whatever `evaluate` returned."""

@@ -33,3 +33,15 @@ def saved_vocab(run: RunDir) -> list[str] | None:
         return list(read_json(run.vocab)["tokens"])
     except (ValueError, KeyError, TypeError) as e:
         raise RunDirError(f"{run.vocab} is damaged ({type(e).__name__}: {e})") from None
+
+
+def run_data(task, run: RunDir, saved: dict, data_root, log=print, device="cpu"):
+    """A finished run's data as its model saw it: the dataset its settings name, its own
+    vocabulary (vocab.json) and, for images, its own normalisation (a pretrained backbone's may
+    differ from the statistics the dataset would fit)."""
+    from ..data.tensors import Normalize
+    from .base import saved_config
+    data = build_data(saved_config(task, saved), data_root, device, log, vocab=saved_vocab(run))
+    if "mean" in saved["data"]:
+        data.normalize = Normalize(tuple(saved["data"]["mean"]), tuple(saved["data"]["std"]))
+    return data

@@ -8,6 +8,8 @@ weights (vocab.json), which eval and predict read back."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -22,8 +24,8 @@ from ..rundir import RunDir
 from ..train.checkpoint import load_weights
 from ..train.loop import Paths, fit, predict_logits, uses_conv
 from ..train.metrics import classification_report
-from .base import Built, RunContext, Section, Task, predict_each, register_task, saved_config, shown
-from .build import build_data, build_model, saved_vocab
+from .base import Built, ExportSample, RunContext, Section, Task, predict_each, register_task, saved_config, shown
+from .build import build_data, build_model, run_data, saved_vocab
 
 
 @register_task
@@ -94,8 +96,21 @@ class Classification(Task):
 
     def evaluate(self, run: RunDir, split: str, data_root, device, log=print) -> dict:
         model, saved = self.load_model(run, device)
-        return evaluate_model(model, saved_config(self, saved), saved, split, data_root, device, log,
-                              vocab=saved_vocab(run))
+        data = run_data(self, run, saved, data_root, log, device)
+        return evaluate_model(model, data, saved_config(self, saved), split)
+
+    def export_sample(self, run: RunDir, data_root, log=print) -> ExportSample:
+        """Images: the default.  Text: the model takes (token ids, lengths), two inputs whose
+        batch and length vary, and a recurrent one is exported in its unpacked form (checked
+        against the trained, packed one)."""
+        sample = dataclasses.replace(super().export_sample(run, data_root, log), output_names=["logits"])
+        if run.read_config()["data"].get("kind") != "text":
+            return sample
+        trained = sample.model
+        exported = trained.export_form() if hasattr(trained, "export_form") else _TupleInput(trained)
+        return dataclasses.replace(sample, model=exported, reference=_TupleInput(trained),
+                                   input_names=["ids", "lengths"], output_names=["logits"],
+                                   dynamic=[{0: "batch", 1: "length"}, {0: "batch"}])
 
     def predict(self, run: RunDir, inputs: list[str], device="cpu", top: int = 3) -> list[dict]:
         """Image runs read image files; text runs read the inputs themselves as sentences."""
@@ -168,15 +183,9 @@ def split_images(data, split: str, index: torch.Tensor) -> np.ndarray:
 
 # ------------------------------------------------------------------ using a finished run
 
-def evaluate_model(model: torch.nn.Module, cfg, saved: dict, split: str, data_root, device, log=print,
-                   vocab: list[str] | None = None) -> dict:
-    """A finished run's model (from any classification-like task) on one split of its data;
-    `cfg`: its settings; `vocab`: a text run's own vocabulary (its vocab.json)."""
-    data = build_data(cfg, data_root, device, log, vocab=vocab)
-    if "mean" in saved["data"]:
-        # the inputs the model was trained on: the run's own normalisation (a pretrained backbone's
-        # may differ from the statistics the dataset would fit)
-        data.normalize = Normalize(tuple(saved["data"]["mean"]), tuple(saved["data"]["std"]))
+def evaluate_model(model: torch.nn.Module, data, cfg, split: str) -> dict:
+    """A finished run's model (from any classification-like task) on one split of its data
+    (tasks/build.run_data: as the model saw it); `cfg`: its settings."""
     logits = predict_logits(model, data, split, cfg.train.eval_batch_size, uses_conv(model), cfg.train.precision)
     report = classification_report(logits, data.labels(split), data.classes)
     return {"split": split, "count": data.size(split), "unit": getattr(data, "unit", "images"), "accuracy": report["accuracy"],
@@ -224,6 +233,18 @@ def predict_texts(model: torch.nn.Module, saved: dict, vocab: list[str] | None, 
         return top_classes(logits, shown_texts, "text", info["classes"], top)
 
     return predict_each(inputs, "text", read_text, classify)
+
+
+class _TupleInput(torch.nn.Module):
+    """A text classifier, whose forward takes one (ids, lengths) pair, called with the two
+    tensors as separate inputs, as exporters and exported files pass them."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.model((ids, lengths))
 
 
 def top_classes(logits: torch.Tensor, inputs: list[str], key: str, classes: list[str], top: int) -> list[dict]:

@@ -29,7 +29,7 @@ from ..report.writers import write_curves
 from ..rundir import RunDir
 from ..train.checkpoint import load_weights
 from ..train.loop import Paths, fit
-from .base import Built, RunContext, Score, Section, Task, register_task, saved_config
+from .base import Built, ExportSample, RunContext, Score, Section, Task, register_task, saved_config
 from .build import build_data, build_model
 
 # `deepstudy forecast --steps`: each step feeds the last forecast back, so errors compound; far
@@ -179,6 +179,14 @@ class Forecast(Task):
                 f"({out['n']} steps)  |  persistence RMSE {b['persistence']['rmse']:.4g}  |  "
                 f"seasonal-naive RMSE {b['seasonal_naive']['rmse']:.4g}"
                 + (f"  |  noise floor (MSE) {out['noise_floor']:.4g}" if "noise_floor" in out else ""))
+
+    def export_data(self, run: RunDir, saved: dict, data_root, log=print) -> SeriesData:
+        return self.load_data(saved, data_root, "cpu", log)  # the very series it was trained on
+
+    def export_sample(self, run: RunDir, data_root, log=print) -> ExportSample:
+        sample = super().export_sample(run, data_root, log)
+        # windows N x look_back x features in, the next value (scaled as in training) out
+        return replace(sample, input_names=["window"], output_names=["next_value_scaled"])
 
     def load_data(self, saved: dict, data_root, device, log=lambda m: None) -> SeriesData:
         """The series a run was trained on, rebuilt from its config; refuses a file that changed."""

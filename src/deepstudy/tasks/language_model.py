@@ -22,7 +22,7 @@ from ..rundir import RunDir
 from ..train.checkpoint import load_weights
 from ..train.lm_loop import evaluate as evaluate_split, fit_language_model
 from ..train.loop import Paths
-from .base import Built, RunContext, Section, Task, register_task, saved_config
+from .base import EXPORT_SPLIT, Built, ExportSample, RunContext, Section, Task, register_task, saved_config
 from .build import build_data, build_model, saved_vocab
 
 REPORT_TEMPERATURES = (0.2, 0.5, 1.0, 1.2)
@@ -103,6 +103,26 @@ class LanguageModel(Task):
         out = evaluate_split(model, data, split, cfg.train.eval_batch_size)
         return {"split": split, "count": data.size(split), "unit": data.unit, **out}
 
+    @torch.no_grad()  # not inference_mode: its tensors cannot be traced by the exporters
+    def export_sample(self, run: RunDir, data_root, log=print) -> ExportSample:
+        """The model takes the recurrent state beside the characters and gives back the state
+        after them, as generation needs.  Inputs: two consecutive windows of the validation text
+        (the second with the state the model carried out of the first: a real state, not zeros),
+        then one character with one stream's state (a generation step)."""
+        model, saved = self.load_model(run, "cpu")
+        data = self.export_data(run, saved, data_root, log)
+        step = _LanguageModelStep(model)
+        streams = 8
+        windows = data.windows(EXPORT_SPLIT, streams)
+        first, second = next(windows)[0], next(windows)[0]
+        h0, c0 = (torch.zeros(model.lstm.num_layers, streams, model.lstm.hidden_size) for _ in range(2))
+        _, h, c = step(first, h0, c0)
+        inputs = [(first, h0, c0), (second, h, c), (second[:1, :1], h[:, :1].clone(), c[:, :1].clone())]
+        return ExportSample(step, inputs, ["ids", "h", "c"], ["logits", "h_out", "c_out"],
+                            [{0: "batch", 1: "length"}, {1: "batch"}, {1: "batch"}],
+                            f"{EXPORT_SPLIT} split: two consecutive windows of {streams} x {first.shape[1]} "
+                            f"characters (the second with the state carried out of the first), one character")
+
     def format_evaluation(self, recipe: str, out: dict) -> str:
         return (f"{recipe} {out['split']}: loss {out['loss']:.4f}  ({out['bpc']:.3f} bits/char)  "
                 f"({out['count']:,} {out['unit']})")
@@ -115,6 +135,18 @@ class LanguageModel(Task):
         if tokens is None:
             raise RunDirError(f"{run.path} has no vocab.json: its characters cannot be encoded")
         return sample(model, Vocab(tokens), prompt, length, temperature, top_k, seed, device)
+
+
+class _LanguageModelStep(torch.nn.Module):
+    """The character LSTM with its state as plain tensors: (ids, h, c) -> (logits, h, c)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+        logits, (h, c) = self.model(ids, (h, c))
+        return logits, h, c
 
 
 def headline(recipe, metrics: dict) -> str:

@@ -10,6 +10,7 @@ the classification report (torchmetrics) and reading a user's image file for `pr
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import numpy as np
@@ -31,7 +32,8 @@ from ..scratch.models import create_model, model_options
 from ..scratch.optim import make_optimizer
 from ..scratch.train import evaluate as evaluate_split, fit, load_params, loss_for, outputs, scores
 from ..train.metrics import classification_report
-from .base import Built, RunContext, Section, Task, predict_each, register_task, saved_config, shown
+from .base import (EXPORT_BATCH, EXPORT_SPLIT, Built, ExportSample, RunContext, Section, Task, predict_each,
+                   register_task, saved_config, shown)
 
 # NumPy's BLAS (OpenBLAS) threads spin while they wait for work.  On a busy 2-core machine that
 # spinning fights the other processes for the cores and a 100x784 @ 784x10 product takes 17 ms
@@ -108,6 +110,7 @@ class Scratch(Task):
     name = "scratch"
     distributed = False  # one NumPy process: torchrun has nothing to share out
     resumable = False  # NumPy runs take seconds to minutes and keep no checkpoint
+    export_formats = ("npz",)  # NumPy arrays: what a NumPy network is made of
 
     def option_lookups(self):
         return dataset_options, model_options
@@ -234,6 +237,18 @@ class Scratch(Task):
                                         for i in order[n]]} for n, f in enumerate(names)]
 
         return predict_each(inputs, "file", read, infer)
+
+    def export_sample(self, run: RunDir, data_root, log=print) -> ExportSample:
+        """The NumPy network and encoded inputs of the validation split (.npz: the weights, and
+        the input encoding beside them, since the network never sees raw pixels or degrees)."""
+        model, saved = self.load_model(run)
+        data = build_data(saved_config(self, saved), data_root, log)
+        batches = [x for x, _ in itertools.islice(data.batches(EXPORT_SPLIT, EXPORT_BATCH, model.dtype), 2)]
+        batches.append(next(data.batches(EXPORT_SPLIT, 1, model.dtype))[0])
+        return ExportSample(model, [(x,) for x in batches], ["input"], ["output"], [{0: "batch"}],
+                            f"{EXPORT_SPLIT} split: {' + '.join(str(len(x)) for x in batches)} inputs, encoded",
+                            extras={"input_mean": np.asarray(data.encode.mean, np.float64),
+                                    "input_std": np.asarray(data.encode.std, np.float64)})
 
     def test_images(self, saved: dict, data_root) -> np.ndarray:
         """The test images of an image run (N x C x H x W uint8), for Result.plot_predictions."""
