@@ -51,6 +51,9 @@ def decode_text(path: Path, raw: bytes, encoding: str = "auto") -> str:
         encoding = "utf-16" if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
     elif codecs.lookup(encoding).name == "utf-8":
         encoding = "utf-8-sig"  # a named UTF-8 file may still carry the mark: it is not part of the text
+    wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))  # their ASCII letters hold NUL bytes
+    if not wide and b"\x00" in raw[:1_000_000]:  # no text file holds NUL: a binary one almost always does
+        raise DataError(f"{path} is not a text file (it holds NUL bytes)")
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as e:
