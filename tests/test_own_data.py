@@ -52,7 +52,7 @@ def trec_csv(data_root: Path, path: Path, **write) -> Path:
 def test_trec_lstm_on_a_csv_of_trec_learns_and_predicts(data_root, tmp_path, capsys):
     path = trec_csv(data_root, tmp_path / "questions.csv")
     out = tmp_path / "run"
-    r = api.run("trec-lstm", tier="smoke", out=out, data_dir=data_root, progress=False, log=quiet,
+    r = api.run("trec-lstm", tier="smoke", out=out, data_dir=data_root, threads=1, progress=False, log=quiet,
                 options={"data.name": "text_csv", "data.csv": str(path), "data.text_column": "question",
                          "data.label_column": "label", "data.limit": 1000})
     m = r.metrics
@@ -161,7 +161,7 @@ def test_char_lstm_on_a_text_file_of_its_own(tmp_path, capsys):
     corpus = tmp_path / "notes.txt"
     corpus.write_text(README.read_text(encoding="utf-8")[:40_000], encoding="utf-8")
     out = tmp_path / "run"
-    r = api.run("shakespeare-char-lstm", tier="smoke", out=out, progress=False, log=quiet,
+    r = api.run("shakespeare-char-lstm", tier="smoke", out=out, threads=1, progress=False, log=quiet,
                 options={"data.path": str(corpus)})
     text = corpus.read_text(encoding="utf-8")
     vocab = json.loads((out / "vocab.json").read_text())["tokens"]
@@ -200,7 +200,7 @@ def state_farm(root: Path, drivers: int = 8, per_class: int = 8) -> Path:
 def test_a_state_farm_list_trains_with_every_driver_in_one_split(tmp_path):
     listing = state_farm(tmp_path / "statefarm")
     out = tmp_path / "run"
-    r = api.run("cifar-cnn-bn", tier="smoke", out=out, progress=False, log=quiet,
+    r = api.run("cifar-cnn-bn", tier="smoke", out=out, threads=1, progress=False, log=quiet,
                 options={"data.name": "image_csv", "data.csv": str(listing), "data.label_column": "classname",
                          "data.path_template": "imgs/train/{classname}/{img}", "data.group_column": "subject",
                          "data.size": 32})
