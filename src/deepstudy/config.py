@@ -256,9 +256,9 @@ class TextEncoding(Rule):
     def holds(self, value) -> bool:
         if value == "auto":
             return True
-        try:
-            return codecs.lookup(value)._is_text_encoding  # not base64_codec, zlib_codec, ...
-        except LookupError:
+        try:  # not base64_codec, zlib_codec, ... (bytes to bytes), nor "undefined" (refuses everything)
+            return codecs.lookup(value)._is_text_encoding and bool(b"text".decode(value))
+        except (LookupError, UnicodeError):  # and not a name that is not even text (a lone surrogate)
             return False
 
 
