@@ -72,6 +72,10 @@ def test_trec_lstm_on_a_csv_of_trec_learns_and_predicts(data_root, tmp_path, cap
         text, label, _ = next(csv.reader([lines[int(row["line"]) - 1]]))
         assert (row["text"], row["label"]) == (text, label)
 
+    # eval reads the CSV again with the run's vocabulary: the same test split, the same number
+    assert main(["eval", str(out)]) == 0
+    assert f"accuracy {100 * m['test']['accuracy']:.2f}%" in capsys.readouterr().out
+
     # predict reads the run's vocab.json, as for TREC
     assert main(["predict", str(out), "Who invented the telephone ?", "How many miles is it to the moon ?", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

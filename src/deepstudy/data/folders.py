@@ -4,9 +4,11 @@ image_folder  `<path>/<class>/*.jpg`, split 80/10/10 (stratified, seeded); or `<
               `<path>/val/` (or validation/, valid/), `<path>/test/`, each with one subfolder
               per class; a missing val or test split is carved from train, stratified.
 image_csv     a CSV with a path column and a class column (names configurable), relative paths
-              read from the CSV's folder (or data.image_root); an optional group column keeps
-              every group (a patient, a photographer, a video) inside one split; an optional
-              split column gives the split outright.
+              read from the CSV's folder (or data.image_root), or made from the row's columns by
+              data.path_template (`imgs/train/{classname}/{img}`, as State Farm's list names
+              bare files in per-class folders); an optional group column keeps every group (a
+              patient, a driver, a video) inside one split; an optional split column gives the
+              split outright.  The CSV is read by data/userfiles.py, as text_csv's is.
 
 Missing and unreadable images are listed by name and skipped; more than `max_bad` of them and
 the run stops with one line saying which.  Every image is resized to size x size (squashed,
