@@ -21,6 +21,7 @@ from PIL import Image
 from deepstudy import api
 from deepstudy.cli import main
 from deepstudy.data import DataContext, load_dataset
+from deepstudy.data.text import tokenize
 from deepstudy.errors import ConfigError, DataError
 from deepstudy.io import read_csv
 
@@ -61,16 +62,23 @@ def test_trec_lstm_on_a_csv_of_trec_learns_and_predicts(data_root, tmp_path, cap
     assert m["val"]["accuracy"] > 0.45 and m["test"]["accuracy"] > 0.45, m
     info = r.config["data"]
     assert info["classes"] == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"] and info["kind"] == "text"
-    assert info["sizes"] == {"train": 1000, "val": 250, "test": 250}
-    assert info["known_token_share"]["train"] == 1 > info["known_token_share"]["val"]  # vocabulary from train only
+    rows_in_file = len(path.read_text(encoding="utf-8").splitlines()) - 1
+    carved = round(0.1 * rows_in_file)  # val and test: a tenth each, then capped by data.limit
+    assert info["sizes"] == {"train": 1000, "val": min(250, carved), "test": min(250, carved)}
+    assert info["known_token_share"]["train"] == 1
 
     # splits.csv names each text by its line in the file, with its label: both are the file's own
     lines = path.read_text(encoding="utf-8").splitlines()
     listed = read_csv(out / "splits.csv")
-    assert len(listed) == 1500 and {row["split"] for row in listed} == {"train", "val", "test"}
+    assert len(listed) == sum(info["sizes"].values()) and {row["split"] for row in listed} == {"train", "val", "test"}
     for row in listed[::37]:
         text, label, _ = next(csv.reader([lines[int(row["line"]) - 1]]))
         assert (row["text"], row["label"]) == (text, label)
+
+    # the vocabulary is the training split's words, no other (validation meets unknown words as test will)
+    vocab = json.loads((out / "vocab.json").read_text())["tokens"]
+    train_words = {w for row in listed if row["split"] == "train" for w in tokenize(row["text"])}
+    assert vocab[:2] == ["<pad>", "<unk>"] and set(vocab[2:]) == train_words
 
     # eval reads the CSV again with the run's vocabulary: the same test split, the same number
     assert main(["eval", str(out)]) == 0
