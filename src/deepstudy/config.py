@@ -12,6 +12,7 @@ model is adding a parameter, nothing else.
 from __future__ import annotations
 
 import ast
+import codecs
 import re
 import dataclasses
 import difflib
@@ -208,8 +209,16 @@ def dataclass_options(cls) -> dict[str, Option]:
     return {f.name: Option(f.name, hints[f.name], f.default) for f in dataclasses.fields(cls)}
 
 
+class Rule:
+    """What an option's value must satisfy beyond its type, written in its annotation
+    (`Annotated[float, Range(0, 1)]`) and checked when the configuration is resolved."""
+
+    def holds(self, value) -> bool:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class Range:
+class Range(Rule):
     """A bound on a builder option's value, checked when the configuration is resolved (before
     any data is read): `val_fraction: Annotated[float, Range(0, 1, high_open=True)]`."""
     low: float
@@ -236,6 +245,26 @@ Probability = Annotated[float, Range(0, 1, high_open=True)]  # dropout: 1 would 
 Amount = Annotated[float, Range(0)]  # a magnitude (degrees of rotation, noise, a scale): 0 or more
 
 
+@dataclass(frozen=True)
+class TextEncoding(Rule):
+    """`auto` or the name of a text encoding Python knows (utf-8, cp1252, latin-1, utf-16, ...):
+    a misspelt name is refused with the other options, before the file is read."""
+
+    def __str__(self) -> str:
+        return "naming a text encoding (auto, utf-8, cp1252, latin-1, ...)"
+
+    def holds(self, value) -> bool:
+        if value == "auto":
+            return True
+        try:  # not base64_codec, zlib_codec, ... (bytes to bytes), nor "undefined" (refuses everything)
+            return codecs.lookup(value)._is_text_encoding and bool(b"text".decode(value))
+        except (LookupError, UnicodeError):  # and not a name that is not even text (a lone surrogate)
+            return False
+
+
+Encoding = Annotated[str, TextEncoding()]  # auto: UTF-8 with or without a byte-order mark
+
+
 def builder_options(fn: Callable) -> dict[str, Option]:
     """The user-settable options of a registered builder: its keyword-only parameters."""
     hints = typing.get_type_hints(fn, include_extras=True)
@@ -254,7 +283,7 @@ def describe(tp) -> str:
     origin = typing.get_origin(tp)
     if origin is Annotated:
         base, *extras = typing.get_args(tp)
-        return " ".join([describe(base), *(str(e) for e in extras if isinstance(e, Range))])
+        return " ".join([describe(base), *(str(e) for e in extras if isinstance(e, Rule))])
     if origin is Literal:
         return "one of " + ", ".join(map(str, typing.get_args(tp)))
     if _is_optional(tp):
@@ -263,7 +292,7 @@ def describe(tp) -> str:
         inner = typing.get_args(tp)[0] if typing.get_args(tp) else str
         base, *extras = typing.get_args(inner) if typing.get_origin(inner) is Annotated else (inner,)
         plural = {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}.get(base, str(base))
-        bounds = "".join(f", each {e}" for e in extras if isinstance(e, Range))
+        bounds = "".join(f", each {e}" for e in extras if isinstance(e, Rule))
         return f"a comma-separated list of {plural}{bounds} (e.g. 256,128)"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
 
@@ -288,7 +317,7 @@ def _coerce(value, tp):
     if typing.get_origin(tp) is Annotated:
         base, *extras = typing.get_args(tp)
         value = _coerce(value, base)
-        if not all(e.holds(value) for e in extras if isinstance(e, Range)):
+        if not all(e.holds(value) for e in extras if isinstance(e, Rule)):
             raise ValueError
         return value
     if _is_optional(tp):

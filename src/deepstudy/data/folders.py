@@ -4,9 +4,11 @@ image_folder  `<path>/<class>/*.jpg`, split 80/10/10 (stratified, seeded); or `<
               `<path>/val/` (or validation/, valid/), `<path>/test/`, each with one subfolder
               per class; a missing val or test split is carved from train, stratified.
 image_csv     a CSV with a path column and a class column (names configurable), relative paths
-              read from the CSV's folder (or data.image_root); an optional group column keeps
-              every group (a patient, a photographer, a video) inside one split; an optional
-              split column gives the split outright.
+              read from the CSV's folder (or data.image_root), or made from the row's columns by
+              data.path_template (`imgs/train/{classname}/{img}`, as State Farm's list names
+              bare files in per-class folders); an optional group column keeps every group (a
+              patient, a driver, a video) inside one split; an optional split column gives the
+              split outright.  The CSV is read by data/userfiles.py, as text_csv's is.
 
 Missing and unreadable images are listed by name and skipped; more than `max_bad` of them and
 the run stops with one line saying which.  Every image is resized to size x size (squashed,
@@ -26,10 +28,10 @@ training loop's generator, so a resumed run augments exactly as an uninterrupted
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
+import string
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,16 +41,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..config import Amount, Count, Fraction, Share, Size
+from ..config import Amount, Count, Encoding, Fraction, Share, Size
 from ..errors import ConfigError, DataError, UserError
 from ..io import atomic_path
 from . import ClassificationData, DataContext, register_dataset
 from .images import open_image
 from .root import cache_dir
 from .tensors import ImageTensors, Normalize
+from .userfiles import SPLIT_NAMES, check_bad, read_table, require_columns, resolve_path, split_name
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-SPLIT_FOLDERS = {"train": ("train", "training"), "val": ("val", "valid", "validation"), "test": ("test", "testing")}
+SPLIT_FOLDERS = SPLIT_NAMES
 SPLITS = ("train", "val", "test")
 _CACHE_FORMAT = "1"
 
@@ -188,36 +191,31 @@ def list_folder(root: Path, val_fraction: float, test_fraction: float, seed: int
 
 
 def list_csv(csv_path: Path, image_root: Path, path_column: str, label_column: str, group_column: str,
-             split_column: str, val_fraction: float, test_fraction: float, seed: int
-             ) -> tuple[dict[str, FileList], list[str], list[tuple[str, str]]]:
-    """Splits, classes and the rows that could not be used (name, reason)."""
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            columns = reader.fieldnames or []
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"{csv_path}: cannot read it as a CSV ({e})") from None
-    wanted = [c for c in (path_column, label_column, group_column, split_column) if c]
-    absent = [c for c in wanted if c not in columns]
-    if absent:
-        raise DataError(f"{csv_path}: no column {', '.join(map(repr, absent))}; its columns are "
-                        f"{', '.join(columns) or 'none'} (set data.path_column / data.label_column / "
-                        f"data.group_column / data.split_column)")
+             split_column: str, val_fraction: float, test_fraction: float, seed: int, path_template: str = "",
+             encoding: str = "auto") -> tuple[dict[str, FileList], list[str], list[tuple[str, str]]]:
+    """Splits, classes and the rows that could not be used (name, reason).  Each row's image is
+    its `path_column`, or `path_template` filled in with the row's columns
+    (`imgs/train/{classname}/{img}`: a bare file name inside a per-class folder)."""
+    columns, rows = read_table(csv_path, encoding)
+    template = _template_fields(csv_path, path_template, columns) if path_template else None
+    require_columns(csv_path, columns, {"data.path_column": "" if path_template else path_column,
+                                        "data.label_column": label_column, "data.group_column": group_column,
+                                        "data.split_column": split_column})
     bad: list[tuple[str, str]] = []
     kept = []
-    for n, row in enumerate(rows, start=2):  # line numbers as an editor shows them
-        name, label = (row.get(path_column) or "").strip(), (row.get(label_column) or "").strip()
-        if not name or not label:
-            bad.append((name or f"line {n}", f"line {n}: empty {path_column if not name else label_column}"))
+    for n, row in rows:  # line numbers as an editor shows them
+        label = (row.get(label_column) or "").strip()
+        empty = [c for c in (template or [path_column]) if not (row.get(c) or "").strip()]
+        name = "" if empty else path_template.format(**{c: row[c].strip() for c in template}) if template \
+            else row[path_column].strip()
+        if empty or not label:
+            bad.append((name or f"line {n}", f"line {n}: empty {empty[0] if empty else label_column}"))
             continue
-        split_name = (row.get(split_column) or "").strip().lower() if split_column else ""
-        if split_column:
-            split_name = next((s for s, names in SPLIT_FOLDERS.items() if split_name in names), "")
-            if not split_name:
-                bad.append((name, f"line {n}: {split_column} is {row.get(split_column)!r}, not train/val/test"))
-                continue
-        kept.append((name, label, (row.get(group_column) or "").strip() if group_column else None, split_name))
+        split = split_name(row.get(split_column)) if split_column else ""
+        if split_column and not split:
+            bad.append((name, f"line {n}: {split_column} is {row.get(split_column)!r}, not train/val/test"))
+            continue
+        kept.append((name, label, (row.get(group_column) or "").strip() if group_column else None, split))
     classes = sorted({label for _, label, _, _ in kept})
     if len(classes) < 2:
         raise DataError(f"{csv_path}: column {label_column!r} names {len(classes)} class(es); need at least two")
@@ -231,6 +229,27 @@ def list_csv(csv_path: Path, image_root: Path, path_column: str, label_column: s
                                  seed, every.groups)
         splits = {s: every.take(p) for s, p in zip(SPLITS, parts)}
     return splits, classes, bad
+
+
+def _template_fields(csv_path: Path, template: str, columns: list[str]) -> list[str]:
+    """The columns a path template names, each checked against the CSV's header."""
+    try:
+        parts = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
+    except ValueError as e:  # an unmatched brace
+        raise ConfigError(f"data.path_template={template!r} is not a template ({e}); write column names in "
+                          f"braces, e.g. imgs/train/{{classname}}/{{img}}") from None
+    fields = [f for f, _, _ in parts]
+    unknown = [f for f in fields if f not in columns]
+    if unknown:
+        problem = f"names no column {', '.join(f'{{{f}}}' for f in unknown)}"
+    elif not fields:
+        problem = "has no {column} placeholder"
+    elif any(spec or conv for _, spec, conv in parts):  # {img:>5}, {img!r}: a file name is the value as written
+        problem = "may hold only plain {column} placeholders"
+    else:
+        return list(dict.fromkeys(fields))
+    raise ConfigError(f"data.path_template={template!r} {problem}; the columns of {csv_path.name} are "
+                      f"{', '.join(columns) or 'none'}")
 
 
 # ------------------------------------------------------------------ decoding
@@ -291,19 +310,6 @@ def decode_cached(paths: list[Path], size: int, log) -> tuple[torch.Tensor, list
     with atomic_path(cached) as tmp:
         save_file({"images": tensor}, str(tmp), metadata={"reasons": json.dumps(reasons)})
     return tensor, reasons
-
-
-def check_bad(bad: list[tuple[str, str]], total: int, max_bad: float, where: str, log) -> None:
-    """List the skipped images; stop when there are more than `max_bad` of them."""
-    if not bad:
-        return
-    listing = ", ".join(f"{name} ({why})" for name, why in bad[:10]) + (f", and {len(bad) - 10} more" if len(bad) > 10 else "")
-    if len(bad) > max_bad * total:
-        raise DataError(f"{where}: {len(bad)} of {total} images ({100 * len(bad) / max(total, 1):.1f}%) are missing "
-                        f"or unreadable, more than data.max_bad={max_bad:g}: {listing}")
-    log(f"skipping {len(bad)} of {total} images that are missing or unreadable:")
-    for name, why in bad:
-        log(f"  {name}: {why}")
 
 
 # ------------------------------------------------------------------ the data objects
@@ -483,17 +489,6 @@ def _verify(path: Path) -> str | None:
     return None
 
 
-def _resolve(ctx: DataContext, value: str, option: str) -> Path:
-    if not value:
-        raise ConfigError(f"data.{option} is not set: give it with --set data.{option}=PATH")
-    path = Path(value).expanduser()
-    if not path.is_absolute() and not path.exists() and (ctx.root / path).exists():
-        path = ctx.root / path  # relative to the data root
-    if not path.exists():
-        raise DataError(f"data.{option}={value}: no such file or folder (looked in the current folder and {ctx.root})")
-    return path
-
-
 # ------------------------------------------------------------------ the registered datasets
 
 @register_dataset("image_folder")
@@ -507,7 +502,7 @@ def image_folder(ctx: DataContext, *, path: str = "", size: Size = 150, val_frac
     this the images are streamed from disk; workers: DataLoader processes when streamed; limit:
     cap on training images (smoke tests); rotation (degrees), shift (fraction), shear (degrees),
     zoom (fraction), flip: the seeds' augmentation."""
-    root = _resolve(ctx, path, "path")
+    root = resolve_path(ctx.root, path, "path")
     if not root.is_dir():
         raise DataError(f"data.path={path} is a file; image_folder expects a folder of class subfolders")
     splits, classes = list_folder(root, val_fraction, test_fraction, ctx.seed)
@@ -518,18 +513,21 @@ def image_folder(ctx: DataContext, *, path: str = "", size: Size = 150, val_frac
 
 @register_dataset("image_csv")
 def image_csv(ctx: DataContext, *, csv: str = "", path_column: str = "path", label_column: str = "label",
-              group_column: str = "", split_column: str = "", image_root: str = "", size: Size = 150,
+              path_template: str = "", group_column: str = "", split_column: str = "", image_root: str = "",
+              encoding: Encoding = "auto", size: Size = 150,
               val_fraction: Fraction = 0.1, test_fraction: Fraction = 0.1, max_bad: Share = 0.05, memory_mb: Size = 2048,
               workers: Count = 0, limit: Count = 0, rotation: Amount = 0.0, shift: Share = 0.0, shear: Amount = 0.0,
               zoom: Fraction = 0.0, flip: bool = False) -> ClassificationData:
     """Images listed in a CSV (see data/folders.py).  csv: the file; path_column, label_column:
-    its columns for the image path and the class; group_column: images of one group never
-    span two splits; split_column: train/val/test given per row; image_root: folder the paths
-    are relative to (default: the CSV's folder); the other options as for image_folder."""
-    csv_path = _resolve(ctx, csv, "csv")
+    its columns for the image path and the class; path_template: the path made from columns
+    instead, e.g. imgs/train/{classname}/{img} (State Farm's driver_imgs_list.csv); group_column:
+    images of one group never span two splits; split_column: train/val/test given per row;
+    image_root: folder the paths are relative to (default: the CSV's folder); encoding: the
+    CSV's (auto: UTF-8); the other options as for image_folder."""
+    csv_path = resolve_path(ctx.root, csv, "csv")
     root = Path(image_root).expanduser() if image_root else csv_path.parent
     splits, classes, bad = list_csv(csv_path, root, path_column, label_column, group_column, split_column,
-                                    val_fraction, test_fraction, ctx.seed)
+                                    val_fraction, test_fraction, ctx.seed, path_template, encoding)
     return build_file_data(csv_path.stem, ctx, splits, classes, str(csv_path), bad, size=size, max_bad=max_bad,
                            memory_mb=memory_mb, workers=workers, limit=limit,
                            augment=seed_augment(rotation, shift, shear, zoom, flip), where=str(csv_path),

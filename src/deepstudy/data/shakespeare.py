@@ -5,7 +5,8 @@ Looked for at `<data root>/tinyshakespeare/input.txt`; there is no download here
 says where to get it.  The split is contiguous, never shuffled (neighbouring lines share a
 scene, so a random split would leak): the first 90% trains; of the last 10%, the first half
 validates (model selection, the catalog's number) and the second half is the test set, read
-once at the end.  The character vocabulary is the training part's characters, sorted.
+once at the end.  The character vocabulary is the file's characters, sorted.  Any other UTF-8
+text file is read the same way with data.path=FILE (a text file's own name, no MD5 check).
 
 For truncated backpropagation through time, a split is cut into `batch` equal streams laid
 side by side, and each step reads the next `window` characters of every stream: consecutive
@@ -22,10 +23,11 @@ from typing import Iterator
 
 import torch
 
-from ..config import Count, Fraction, Size
+from ..config import Count, Encoding, Fraction, Size
 from ..errors import ConfigError, DataError
 from . import DataContext, register_dataset
 from .text import Vocab
+from .userfiles import decode_text, read_bytes, resolve_path
 
 FILE = Path("tinyshakespeare") / "input.txt"
 MD5 = "6fb458f1232090904fb40fe944165e91"  # the canonical file (char-rnn's data/tinyshakespeare/input.txt)
@@ -87,40 +89,46 @@ def find_file(root: Path) -> Path:
     return path
 
 
-def read_text(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not UTF-8 text ({e})") from None
-
-
 @register_dataset("tinyshakespeare")
-def tinyshakespeare(ctx: DataContext, *, val_fraction: Fraction = 0.05, test_fraction: Fraction = 0.05,
-                    window: Size = 128, limit: Count = 0) -> CharCorpus:
-    """Tiny Shakespeare as characters.  val_fraction, test_fraction: the shares after the
+def tinyshakespeare(ctx: DataContext, *, path: str = "", encoding: Encoding = "auto", val_fraction: Fraction = 0.05,
+                    test_fraction: Fraction = 0.05, window: Size = 128, limit: Count = 0) -> CharCorpus:
+    """Tiny Shakespeare as characters, or any text file of yours (data.path=FILE, as nanoGPT
+    takes any input.txt).  path: the file (default: tinyshakespeare/input.txt in the data root);
+    encoding: its encoding (auto: UTF-8); val_fraction, test_fraction: the shares after the
     training text (contiguous, in that order); window: characters per truncated-BPTT step;
     limit: read only the first `limit` characters (smoke tests)."""
     if val_fraction <= 0 or test_fraction < 0 or val_fraction + test_fraction >= 1:
         raise ConfigError("data.val_fraction must be > 0, data.test_fraction >= 0, and together below 1")
     if window < 1:
         raise ConfigError(f"data.window must be at least 1, got {window}")
-    path = find_file(ctx.root)
-    raw = path.read_bytes()
-    note = "" if hashlib.md5(raw).hexdigest() == MD5 else "not the canonical tiny Shakespeare file"
-    if note:
-        ctx.log(f"warning: {path}: {note} (MD5 differs)")
-    text = read_text(path)
+    file = resolve_path(ctx.root, path, "path") if path else find_file(ctx.root)
+    raw = read_bytes(file)
+    note = ""
+    if not path and hashlib.md5(raw).hexdigest() != MD5:
+        note = "not the canonical tiny Shakespeare file"
+        ctx.log(f"warning: {file}: {note} (MD5 differs)")
+    text = decode_text(file, raw, encoding)  # a file that is not text: one line naming it
     if limit:
         text = text[:limit]
     n_train = round(len(text) * (1 - val_fraction - test_fraction))
     n_val = round(len(text) * val_fraction)
+    # at least one window to train on and two characters (an input and its target) to validate on
+    if not text.strip():
+        raise DataError(f"{file} is empty: there is no text to learn")
+    if n_train < window + 1 or n_val < 2:
+        raise DataError(f"{file}: {len(text):,} characters are too few: its first "
+                        f"{1 - val_fraction - test_fraction:.0%} trains and needs at least data.window + 1 = "
+                        f"{window + 1} characters, the validation part at least 2; give a longer text "
+                        f"(or a smaller data.window)")
     parts = {"train": text[:n_train], "val": text[n_train:n_train + n_val], "test": text[n_train + n_val:]}
-    vocab = Vocab(ctx.vocab) if ctx.vocab is not None else Vocab(sorted(set(parts["train"])))
-    for split in ("val", "test"):
-        unseen = sorted(set(parts[split]) - set(vocab.tokens))
-        if unseen:
-            raise DataError(f"{path}: the {split} text has characters the training text lacks: {''.join(unseen)!r}")
+    # The vocabulary is the file's own characters, as nanoGPT's: a character first met in the
+    # held-out part (an accent in the last chapter) is not a reason to refuse a file.  A finished
+    # run's (eval, resume) is its vocab.json, so the ids are the ones its model learned.
+    vocab = Vocab(ctx.vocab) if ctx.vocab is not None else Vocab(sorted(set(text)))
+    unseen = sorted(set(text) - set(vocab.tokens))
+    if unseen:
+        raise DataError(f"{file} has characters the run's vocabulary lacks: {''.join(unseen)!r}")
     ids = {s: torch.tensor(vocab.encode(t), dtype=torch.long, device=ctx.device) for s, t in parts.items()}
-    prompt = "ROMEO:" if all(c in vocab for c in "ROMEO:") else ""
-    return CharCorpus("tinyshakespeare", ids["train"], ids["val"], ids["test"], vocab, window, str(path),
-                      prompt=prompt, note=note)
+    prompt = "ROMEO:" if not path and all(c in vocab for c in "ROMEO:") else ""
+    return CharCorpus("tinyshakespeare" if not path else file.stem, ids["train"], ids["val"], ids["test"], vocab,
+                      window, str(file), prompt=prompt, note=note)

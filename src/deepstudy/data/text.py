@@ -192,6 +192,16 @@ class TextClassificationData:
         }
 
 
+def encode_splits(texts: dict[str, list[str]], labels: dict[str, list[int]], min_freq: int = 1, lowercase: bool = True,
+                  vocab: list[str] | None = None, device="cpu") -> tuple[dict[str, TokenSequences], Vocab]:
+    """Each split's texts as token ids, and the vocabulary: a finished run's own (`vocab`, for eval
+    and resume: its ids are the model's), else one built on the training split alone, so
+    validation meets unknown words as the test set will."""
+    tokens = {s: [tokenize(t, lowercase) for t in ts] for s, ts in texts.items()}
+    vocab = Vocab(vocab) if vocab is not None else Vocab.build(tokens["train"], min_freq)
+    return {s: TokenSequences.encode(tokens[s], labels[s], texts[s], vocab).to(device) for s in texts}, vocab
+
+
 def pad(id_lists: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Lists of token ids -> (N x longest int64 tensor padded with <pad> = 0, lengths)."""
     lengths = torch.tensor([len(ids) for ids in id_lists], dtype=torch.long)

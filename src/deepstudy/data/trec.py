@@ -23,7 +23,7 @@ import torch
 from ..config import Count, Fraction, Probability, Size
 from ..errors import ConfigError, DataError
 from . import DataContext, register_dataset
-from .text import TextClassificationData, TokenSequences, Vocab, tokenize
+from .text import TextClassificationData, encode_splits
 
 FILES = {"train": "train_5500.label", "test": "TREC_10.label"}
 FOLDERS = ("trec", "TREC")
@@ -108,14 +108,9 @@ def trec(ctx: DataContext, *, labels: Literal["coarse", "fine"] = "coarse", val_
     parts = {s: [rows["test" if s == "test" else "train"][i] for i in p] for s, p in positions.items()}
     listing = [{"split": s, "index": i, "label": target(label), "text": text}
                for s in positions for i, (label, text) in zip(positions[s], parts[s])]
-    tokens = {s: [tokenize(text, lowercase) for _, text in p] for s, p in parts.items()}
-    if ctx.vocab is not None:  # a finished run's own vocabulary (eval, resume): its ids are the model's
-        vocab = Vocab(ctx.vocab)
-    else:
-        vocab = Vocab.build(tokens["train"], min_freq)
-    splits = {s: TokenSequences.encode(tokens[s], [index[target(label)] for label, _ in p], [t for _, t in p], vocab)
-              for s, p in parts.items()}
+    splits, vocab = encode_splits({s: [t for _, t in p] for s, p in parts.items()},
+                                  {s: [index[target(label)] for label, _ in p] for s, p in parts.items()},
+                                  min_freq, lowercase, ctx.vocab, ctx.device)
     return TextClassificationData(
-        "trec" if labels == "coarse" else "trec_fine", splits["train"].to(ctx.device), splits["val"].to(ctx.device),
-        splits["test"].to(ctx.device), classes, vocab, str(folder), lowercase=lowercase, word_dropout=word_dropout,
-        note=note, listing=listing)
+        "trec" if labels == "coarse" else "trec_fine", splits["train"], splits["val"], splits["test"], classes, vocab,
+        str(folder), lowercase=lowercase, word_dropout=word_dropout, note=note, listing=listing)
