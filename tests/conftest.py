@@ -27,19 +27,62 @@ def _find_shared() -> Path:
 
 SHARED = _find_shared()
 
+# The suite runs on every core through pytest-xdist (`-n auto`, README): each worker gets its
+# share of the cores, so two workers on a 2-core machine do not fight over four threads.
+XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 
-@pytest.fixture(autouse=True)
-def _offline(tmp_path_factory, monkeypatch):
+
+def _threads_per_worker() -> int:
+    from deepstudy.machine import allowed_cpus
+
+    return max(1, len(allowed_cpus()) // XDIST_WORKERS)
+
+
+if XDIST_WORKERS > 1:
+    import torch
+
+    torch.set_num_threads(_threads_per_worker())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """With `--dist loadgroup`, keep each file whose tests share a module-scoped fixture (a run
+    trained once and read by many tests) on one worker: spread over two, the run trains twice.
+    tryfirst: xdist reads the marks in its own hook of the same name."""
+    for item in items:
+        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        if any(d.scope == "module" for fixturedefs in defs.values() for d in fixturedefs):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def _isolate(monkeypatch, cache: Path) -> None:
     from deepstudy import machine
 
     # every run on every core, however busy the machine: a run's numbers can depend on how many
     # threads shared its sums, and tests that compare two runs must not depend on the load
     # (tests/test_machine.py tests the real look at the load)
-    monkeypatch.setattr(machine, "busy_cores", lambda interval=0.25: 0.0)
+    # (under xdist: the other workers' share of the cores counts as busy)
+    busy = float(len(machine.allowed_cpus()) - _threads_per_worker()) if XDIST_WORKERS > 1 else 0.0
+    monkeypatch.setattr(machine, "busy_cores", lambda interval=0.25: busy)
     monkeypatch.setenv("DEEPSTUDY_OFFLINE", "1")
-    monkeypatch.setenv("DEEPSTUDY_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("DEEPSTUDY_CACHE", str(cache))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.delenv("DEEPSTUDY_DATA", raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline_session(tmp_path_factory):
+    """The same for module-scoped fixtures, which pytest sets up before any test's own fixtures:
+    without it the runs they train would read the user's cache and $DEEPSTUDY_DATA, and could
+    try the network."""
+    with pytest.MonkeyPatch.context() as mp:
+        _isolate(mp, tmp_path_factory.mktemp("session-cache"))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _offline(tmp_path_factory, monkeypatch):
+    _isolate(monkeypatch, tmp_path_factory.mktemp("cache"))
 
 
 def shared_or_skip(*parts: str) -> Path:
