@@ -151,6 +151,16 @@ def test_api_compare_in_a_notebook(runs, tmp_path):
     assert c.plot == tmp_path / "p.png" and c.plot.read_bytes().startswith(PNG)
     html = c._repr_html_()
     assert html.count("<tr>") >= 3 and "optim.lr" in html
+    # each run's training accuracy dashed beside its validation accuracy, in the run's colour,
+    # at the values history.csv holds
+    ax = c.figure().axes[0]
+    for run in (runs["lenet_a"], runs["lenet_b"]):
+        rows = list(csv.DictReader(open(run / "history.csv")))
+        val = pytest.approx([100 * float(r["val_accuracy"]) for r in rows])
+        solid = [ln for ln in ax.lines if ln.get_linestyle() == "-" and list(ln.get_ydata()) == val]
+        dashed = [ln for ln in ax.lines if ln.get_linestyle() == "--" and ln.get_color() == solid[0].get_color()]
+        assert len(solid) == 1 and len(dashed) == 1
+        assert list(dashed[0].get_ydata()) == pytest.approx([100 * float(r["train_accuracy"]) for r in rows])
 
 
 # ------------------------------------------------------------------ the HTML report, parsed

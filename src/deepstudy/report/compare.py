@@ -243,7 +243,8 @@ class Comparison:
     # ---- the curves
     def figure(self) -> Figure:
         """Each run's validation curve (its headline metric per epoch, or the loss where the
-        metric is not recorded per epoch), one panel per kind of curve, the kept epoch starred."""
+        metric is not recorded per epoch), one panel per kind of curve, the kept epoch starred;
+        dashed beside it, the same quantity on the training batches where history.csv has it."""
         panels: dict[str, list[RunSummary]] = {}
         for r in self.runs:
             if r.score.curve and r.history:
@@ -259,6 +260,7 @@ class Comparison:
             axes[0].text(0.5, 0.5, "no run has a validation curve in its history.csv", ha="center", va="center")
             axes[0].set_axis_off()
         colors = [f"C{i % 10}" for i in range(len(self.runs))]
+        dashed = False
         for ax, (label, runs) in zip(axes, panels.items()):
             for r in runs:
                 color = colors[self.runs.index(r)]
@@ -266,6 +268,14 @@ class Comparison:
                 scale = 100 if r.score.percent else 1
                 ax.plot([e for e, _ in points], [scale * v for _, v in points], "-", marker="o", ms=3,
                         color=color, label=r.label)
+                # the same quantity on the training batches, dashed: the gap between the two
+                # lines is what a run learned by heart (cifar-alexnet beside cifar-alexnet-reg)
+                train = r.score.curve.replace("val_", "train_", 1)
+                trained = [(row["epoch"], row[train]) for row in r.history if row.get(train, "") != ""]
+                if trained:
+                    ax.plot([e for e, _ in trained], [scale * v for _, v in trained], "--", lw=1,
+                            color=color)
+                    dashed = True
                 best = r.metrics.get("best_epoch")
                 kept = [v for e, v in points if e == best]
                 if kept:  # the epoch whose weights were kept and met the test set
@@ -281,7 +291,8 @@ class Comparison:
             ax.set_ylabel(label + (" (%)" if runs[0].score.percent else ""))
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8, title="★ kept epoch", title_fontsize=8)
-        fig.suptitle(f"validation curves of {len(self.runs)} runs")
+        fig.suptitle(f"validation curves of {len(self.runs)} runs"
+                     + (" (dashed: the same on the training batches)" if dashed else ""))
         return fig
 
 
