@@ -142,7 +142,8 @@ def test_cnn_padding_and_batch_width_never_change_a_prediction():
         for extra in (1, 5, 30):
             padded = torch.cat([ids, torch.zeros(3, extra, dtype=torch.long)], dim=1)
             assert torch.allclose(tight, model(TokenBatch(padded, lengths)), atol=1e-5), extra
-        alone = [model(TokenBatch(ids[row:row + 1, :n], lengths[row:row + 1])) for row, n in enumerate(lengths.tolist())]
+        alone = [model(TokenBatch(ids[row:row + 1, :n], lengths[row:row + 1]))
+                 for row, n in enumerate(lengths.tolist())]
     assert torch.allclose(tight, torch.cat(alone), atol=1e-5)
 
 
