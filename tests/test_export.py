@@ -25,6 +25,7 @@ KINDS = {  # kind: (recipe, extra options), smoke tier
     "text-tanh-rnn": ("trec-rnn", []),  # a tanh RNN: exported as a GRU with its gates held open
     "text-attention": ("trec-attention", []),  # the same, attention over every word's output
     "text-transformer": ("trec-transformer", []),
+    "text-cnn": ("trec-cnn", []),  # Kim's CNN: wide convolutions, masked max over time, any length
     "language-model": ("shakespeare-char-lstm", []),
     "forecast": ("airline-lstm", []),
     "numpy": ("scratch-mlp-toy", []),

@@ -31,6 +31,8 @@ PINNED = {
     # Embedding(100, 128) + 2 pre-norm layers (attention 4*128*128+4*128, FF 128-256-128, 2 LayerNorms) + final LayerNorm + Linear
     "text_transformer": ((VOCAB,), 100 * 128 + 2 * (4 * 128 * 129 + 128 * 256 + 256 + 256 * 128 + 128 + 4 * 128)
                          + 2 * 128 + 128 * 10 + 10),
+    # Kim's CNN-rand: Embedding(100, 300) + Conv1d(300 -> 100) of widths 3, 4, 5 + Linear(300 -> 10)
+    "text_cnn": ((VOCAB,), 100 * 300 + sum(100 * 300 * w + 100 for w in (3, 4, 5)) + 300 * 10 + 10),
     # the seed's: Embedding(100, 32) + LSTM(32 -> 128) + Linear(128 -> 10)
     "char_lstm": ((VOCAB,), 100 * 32 + 4 * 128 * (32 + 128 + 2) + 128 * 10 + 10),
     # CIFAR-shaped models (3 x 32 x 32)
@@ -47,7 +49,7 @@ PINNED = {
     "resnet56_cifar": ((3, 32, 32), 853_018),  # 0.85M
     "resnet18_cifar": ((3, 32, 32), 11_173_962),
 }
-TEXT_MODELS = {"text_rnn", "text_transformer"}
+TEXT_MODELS = {"text_rnn", "text_transformer", "text_cnn"}
 LANGUAGE_MODELS = {"char_lstm"}
 
 
@@ -75,6 +77,8 @@ VARIANTS = [
     ("text_rnn", {"cell": "gru", "layers": 2, "pooling": "attention"}),
     ("text_rnn", {"cell": "lstm", "bidirectional": True, "pooling": "attention", "embed_dim": 16, "hidden": 8}),
     ("text_transformer", {"dim": 32, "heads": 2, "layers": 1, "ff_dim": 64}),
+    ("text_cnn", {"embed_dim": 16, "widths": (2, 7), "maps": 8, "dropout": 0.0}),  # a width past the longest input
+    ("text_cnn", {"embed_init": 0.0}),  # nn.Embedding's N(0, 1)
     ("char_lstm", {"hidden": 64, "layers": 2, "dropout": 0.3}),
 ]
 CIFAR_VARIANTS = [

@@ -109,8 +109,8 @@ def test_a_saved_vocabulary_is_reused():
 @pytest.mark.parametrize("options", [
     {"name": "text_rnn", "cell": "lstm"}, {"name": "text_rnn", "cell": "gru", "bidirectional": True, "pooling": "max"},
     {"name": "text_rnn", "cell": "rnn", "bidirectional": True, "pooling": "attention", "layers": 2},
-    {"name": "text_transformer"},
-], ids=["lstm", "bigru-max", "birnn-attention", "transformer"])
+    {"name": "text_transformer"}, {"name": "text_cnn"},
+], ids=["lstm", "bigru-max", "birnn-attention", "transformer", "cnn"])
 def test_padding_never_changes_a_prediction(options):
     options = dict(options)
     torch.manual_seed(0)
@@ -125,6 +125,40 @@ def test_padding_never_changes_a_prediction(options):
     assert torch.allclose(alone[0], together[0], atol=1e-5)
     ids[0, 3:] = 7  # junk after the end: never read
     assert torch.allclose(alone[0], model(TokenBatch(ids, torch.tensor([3, 8])))[0], atol=1e-5)
+
+
+def test_cnn_padding_and_batch_width_never_change_a_prediction():
+    """Kim's CNN takes the max over time: windows of padding alone would add ReLU(bias) to it, in
+    a number that depends on the batch; they are left out, and what lies past a sentence's end is
+    never read."""
+    torch.manual_seed(0)
+    model = create_model("text_cnn", (50,), 6).eval()
+    lengths = torch.tensor([4, 2, 7])
+    ids = torch.zeros(3, 7, dtype=torch.long)
+    for row, n in enumerate(lengths.tolist()):
+        ids[row, :n] = torch.randint(2, 50, (n,))
+    with torch.no_grad():
+        tight = model(TokenBatch(ids, lengths))
+        for extra in (1, 5, 30):
+            padded = torch.cat([ids, torch.zeros(3, extra, dtype=torch.long)], dim=1)
+            assert torch.allclose(tight, model(TokenBatch(padded, lengths)), atol=1e-5), extra
+        alone = [model(TokenBatch(ids[row:row + 1, :n], lengths[row:row + 1]))
+                 for row, n in enumerate(lengths.tolist())]
+    assert torch.allclose(tight, torch.cat(alone), atol=1e-5)
+
+
+def test_cnn_reads_a_one_word_question():
+    """Shorter than every filter (widths 3, 4, 5): the wide convolutions still give each width
+    windows that hold the word."""
+    torch.manual_seed(0)
+    model = create_model("text_cnn", (50,), 6).eval()
+    with torch.no_grad():
+        out = model(TokenBatch(torch.tensor([[7]]), torch.tensor([1])))
+        other = model(TokenBatch(torch.tensor([[8]]), torch.tensor([1])))
+    assert out.shape == (1, 6) and torch.isfinite(out).all()
+    assert not torch.allclose(out, other)  # the word itself is read
+    vocab = Vocab.build([["who", "?"]])
+    assert model(encode_texts(["Who"], vocab)).shape == (1, 6)  # one token, as predict encodes it
 
 
 def test_encode_texts_uses_the_runs_tokenizer():
