@@ -264,3 +264,20 @@ def test_early_stopping_waits_patience_epochs_then_keeps_the_best(tmp_path):
 def test_monitoring_validation_loss(tmp_path):
     r = smoke(tmp_path / "run", epochs=3, options={"train.monitor": "val_loss"})
     assert r.metrics["best_epoch"] == min(r.history, key=lambda row: row["val_loss"])["epoch"]
+
+
+def test_without_a_validation_split_the_last_epoch_is_kept(tmp_path):
+    # data.val_fraction=0 (a refit on every training question): nothing to select on, so the
+    # final weights are the ones kept and tested, not the first epoch's (all scores equal)
+    from conftest import make_trec
+
+    make_trec(tmp_path / "data")
+    lines = []
+    r = api.run("trec-cnn", tier="smoke", data_dir=tmp_path / "data", options={"data.val_fraction": 0},
+                out=tmp_path / "run", progress=False, log=lines.append)
+    assert r.metrics["best_epoch"] == len(r.history) == 3
+    assert any("no validation split" in line for line in lines)
+    assert not any("val loss" in line for line in lines if line.startswith("epoch"))
+    # the kept weights are the last epoch's: the final checkpoint holds the same tensors
+    kept, last = load_file(r.run_dir / "model.safetensors"), load_checkpoint(r.run_dir / "checkpoint.pt")["model"]
+    assert kept.keys() == last.keys() and all(torch.equal(kept[k], last[k]) for k in kept)

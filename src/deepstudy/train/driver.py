@@ -76,6 +76,11 @@ class Objective:
         """The history row's validation entries ("val_loss", ...), the same on every process."""
         raise NotImplementedError
 
+    def has_validation(self) -> bool:
+        """False when there is nothing to validate on (data.val_fraction=0): the driver then
+        keeps the last epoch's weights instead of selecting one."""
+        return True
+
     def describe(self, row: dict) -> str:
         """The scores part of the epoch's log line."""
         raise NotImplementedError
@@ -130,6 +135,12 @@ def run_epochs(model: nn.Module, objective: Objective, train: TrainConfig, optim
         if train.tensorboard and world.main and may_write() else None
 
     began, stopped_early = time.time(), False
+    # WHY keep the last epoch without a validation split: the scores of an empty split are all
+    # equal, and "best" would freeze the first epoch's weights (a refit on every training image,
+    # after the epochs were chosen on a validation split, means the final ones)
+    keep_last = not objective.has_validation()
+    if keep_last and start == 1:
+        log("no validation split: nothing is selected, the last epoch's weights are kept")
     epoch_times: list[float] = []
     for epoch in range(start, epochs + 1):
         t0 = time.time()
@@ -176,7 +187,7 @@ def run_epochs(model: nn.Module, objective: Objective, train: TrainConfig, optim
         row = {"epoch": epoch, **objective.train_scores(sums, train_seconds), **val, "lr": lr, "seconds": seconds}
         history.append({k: row[k] for k in objective.history_fields})
 
-        if is_better(score, best_value, monitor):
+        if keep_last or is_better(score, best_value, monitor):
             best_value, best_epoch, bad_epochs = score, epoch, 0
             save_weights(paths.weights, judged)
         else:

@@ -181,7 +181,13 @@ class Supervised(Objective):
                        None if self.classify else self.criterion, self.world, t.precision)
         return {"val_loss": val["loss"], "val_accuracy": val["accuracy"]}
 
+    def has_validation(self) -> bool:
+        return self.data.size("val") > 0
+
     def describe(self, row: dict) -> str:
+        if not self.has_validation():
+            return (f"train loss {row['train_loss']:.4f}"
+                    + (f" acc {100 * row['train_accuracy']:.2f}%" if self.classify else ""))
         if self.classify:
             return (f"train loss {row['train_loss']:.4f} acc {100 * row['train_accuracy']:.2f}%  "
                     f"val loss {row['val_loss']:.4f} acc {100 * row['val_accuracy']:.2f}%")
