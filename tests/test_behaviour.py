@@ -276,8 +276,14 @@ def test_without_a_validation_split_the_last_epoch_is_kept(tmp_path):
     r = api.run("trec-cnn", tier="smoke", data_dir=tmp_path / "data", options={"data.val_fraction": 0},
                 out=tmp_path / "run", progress=False, log=lines.append)
     assert r.metrics["best_epoch"] == len(r.history) == 3
+    assert r.metrics["val"]["accuracy"] is None and all(row["val_accuracy"] in ("", None) for row in r.history)
     assert any("no validation split" in line for line in lines)
     assert not any("val loss" in line for line in lines if line.startswith("epoch"))
     # the kept weights are the last epoch's: the final checkpoint holds the same tensors
     kept, last = load_file(r.run_dir / "model.safetensors"), load_checkpoint(r.run_dir / "checkpoint.pt")["model"]
     assert kept.keys() == last.keys() and all(torch.equal(kept[k], last[k]) for k in kept)
+
+    # what would watch the missing split is refused before anything trains
+    with pytest.raises(ConfigError, match="val_fraction=0"):
+        api.run("trec-cnn", tier="smoke", data_dir=tmp_path / "data", out=tmp_path / "run2", progress=False,
+                log=lines.append, options={"data.val_fraction": 0, "train.early_stop": 2})

@@ -24,6 +24,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from ..config import OptimConfig, ScheduleConfig, TrainConfig
+from ..errors import ConfigError
 from ..io import may_write, write_csv
 from .checkpoint import load_weights, restore_training_state, save_training_state, save_weights
 from .distributed import SINGLE, World, agree, barrier, sum_over_ranks, sync_buffers, wrap
@@ -139,6 +140,9 @@ def run_epochs(model: nn.Module, objective: Objective, train: TrainConfig, optim
     # equal, and "best" would freeze the first epoch's weights (a refit on every training image,
     # after the epochs were chosen on a validation split, means the final ones)
     keep_last = not objective.has_validation()
+    if keep_last and (interval == "epoch" or train.early_stop):
+        raise ConfigError("schedule.name=plateau and train.early_stop watch the validation split, "
+                          "and data.val_fraction=0 leaves none: choose another schedule or keep a validation split")
     if keep_last and start == 1:
         log("no validation split: nothing is selected, the last epoch's weights are kept")
     epoch_times: list[float] = []

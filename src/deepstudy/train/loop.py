@@ -176,6 +176,8 @@ class Supervised(Objective):
                 "train_accuracy": sums["correct"].item() / n if self.classify else None}
 
     def validate(self, model: nn.Module) -> dict:
+        if not self.has_validation():  # blank in history.csv and null in metrics.json, not a zero
+            return {"val_loss": None, "val_accuracy": None}
         t = self.train
         val = evaluate(model, self.data, "val", t.eval_batch_size, self.channels_last,
                        None if self.classify else self.criterion, self.world, t.precision)
