@@ -13,6 +13,7 @@ import pytest
 
 from deepstudy.recipes import get_recipe
 from deepstudy.tasks import resolve
+from deepstudy.tasks.classification import Classification
 
 from conftest import make_cifar_jpeg
 
@@ -21,7 +22,9 @@ curve = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(curve)
 
 
-def test_sweep_writes_the_runs_numbers_and_resumes_without_training(tmp_path, capsys):
+def test_sweep_writes_the_runs_numbers_and_resumes_without_training(tmp_path, capsys, monkeypatch):
+    # each run's own plots are tested elsewhere and take most of a smoke run's time
+    monkeypatch.setattr(Classification, "write_plots", lambda *args, **kwargs: None)
     make_cifar_jpeg(tmp_path / "data")  # 120 training images per class
     out = tmp_path / "curve"
     argv = ["--out", str(out), "--tier", "smoke", "--sizes", "6,10", "--seeds", "0", "--threads", "1",
