@@ -203,6 +203,7 @@ def plot(rows: list[dict], path: Path) -> None:
         for n in sizes:  # every seed, so the spread is seen and not only summarised
             accs = s["cells"][(mode, n)]
             ax.scatter([n] * len(accs), [100 * a for a in accs], color=color, s=10, alpha=0.4)
+    ax.axhline(50, color="black", linestyle=":", linewidth=1, label="chance (2 balanced classes)")
     ax.set_xscale("log")
     sizes = sorted({r["per_class"] for r in rows})
     ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
