@@ -29,8 +29,9 @@ def test_sweep_writes_the_runs_numbers_and_resumes_without_training(tmp_path, ca
     out = tmp_path / "curve"
     argv = ["--out", str(out), "--tier", "smoke", "--sizes", "6,10", "--seeds", "0", "--threads", "1",
             "--data-dir", str(tmp_path / "data"),
-            # a narrow fastnet and a validation split the hand-made data holds
-            "--set", "data.val_per_class=10", "model.widths=16,32,32"]
+            # a narrow fastnet, a validation split the hand-made data holds, and 10 per class as
+            # the size whose steps the smaller sets get (the recipe's 1,000 would take 32 epochs)
+            "--set", "data.val_per_class=10", "model.widths=16,32,32", "data.train_per_class=10"]
     assert curve.main(argv) == 0
     with open(out / "curve.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -57,20 +58,23 @@ def test_sweep_writes_the_runs_numbers_and_resumes_without_training(tmp_path, ca
 
 
 @pytest.mark.parametrize("mode", curve.MODES)
-def test_small_sets_train_for_at_least_the_largest_sets_steps(mode):
+def test_small_sets_train_for_at_least_the_recipes_steps(mode):
     r = get_recipe(f"catsdogs-fast-{mode}")
     cfg = resolve(r, r.default_tier)
-    floor = cfg.train.epochs * math.ceil(2 * 1000 / cfg.train.batch_size)
-    ft_floor = cfg.transfer.finetune_epochs * math.ceil(2 * 1000 / cfg.train.batch_size)
+    per_epoch = math.ceil(2 * cfg.data.options["train_per_class"] / cfg.train.batch_size)
     for n in (25, 50, 100, 250, 1000):
-        s = curve.schedule(resolve(r, r.default_tier, {"data.train_per_class": n}), n, largest=1000)
+        s = curve.schedule(cfg, n)
         steps = math.ceil(2 * n / s["train.batch_size"])
-        assert s["train.epochs"] * steps >= floor
+        assert s["train.epochs"] * steps >= cfg.train.epochs * per_epoch
         assert steps >= curve.MIN_STEPS_PER_EPOCH or s["train.batch_size"] == curve.MIN_BATCH
         if mode == "finetune":
-            assert s["transfer.finetune_epochs"] * steps >= ft_floor
+            assert s["transfer.finetune_epochs"] * steps >= cfg.transfer.finetune_epochs * per_epoch
         else:
             assert "transfer.finetune_epochs" not in s
-    # the largest size runs the recipe as it is
-    big = curve.schedule(cfg, 1000, largest=1000)
-    assert big["train.batch_size"] == cfg.train.batch_size and big["train.epochs"] == cfg.train.epochs
+    # at the recipe's own size it runs as the recipe says
+    assert curve.schedule(cfg, 1000) == {"train.batch_size": cfg.train.batch_size, "train.epochs": cfg.train.epochs,
+                                         **({"transfer.finetune_epochs": cfg.transfer.finetune_epochs}
+                                            if mode == "finetune" else {})}
+    # 25 per class: 240 epochs of 4 steps at the smallest batch, 16, hold the 960 steps of 30 epochs at 1,000 per class
+    if mode == "scratch":
+        assert curve.schedule(cfg, 25) == {"train.batch_size": 16, "train.epochs": 240}

@@ -19,7 +19,8 @@ size chooses its best epoch equally well informed; only the training set shrinks
 also draws the training and validation images (data/catsdogs.py), so the three modes of one
 seed train on the same images and their differences are paired.
 
-Small sizes get as many optimizer steps as the largest: see `schedule`.
+Small sizes get as many optimizer steps as the recipe takes at its own size, data.train_per_class
+(1,000 per class; `--set data.train_per_class=N` makes N the reference): see `schedule`.
 """
 
 import argparse
@@ -49,13 +50,14 @@ FIELDS = ["mode", "per_class", "seed", "val_accuracy", "test_accuracy", "minutes
           "epochs", "finetune_epochs", "run_dir"]
 
 
-def schedule(cfg, per_class: int, largest: int) -> dict:
-    """The batch and epochs of a cell with `per_class` images per class, as options.
+def schedule(cfg, per_class: int) -> dict:
+    """The batch and epochs of a cell with `per_class` images per class, as options; `cfg` is
+    the recipe as it is (its own data.train_per_class, 1,000 in the catsdogs recipes).
 
     Why: the recipes' epochs were chosen for 1,000 images per class (32 steps an epoch at batch
     64).  Kept as they are, 25 images per class would train for 30 optimizer steps: a scratch
     baseline stopped long before it could fit, which would flatter transfer.  So every size
-    gets at least the optimizer steps the recipe takes at the sweep's largest size (each stage
+    gets at least the optimizer steps the recipe takes at its own size (each stage
     on its own: train.epochs for scratch and the head, transfer.finetune_epochs for fine-
     tuning), its epochs scaled up to reach them; the batch shrinks so that an epoch still has
     MIN_STEPS_PER_EPOCH steps (never below MIN_BATCH).  Validation picks the best epoch, so
@@ -63,7 +65,9 @@ def schedule(cfg, per_class: int, largest: int) -> dict:
     n = CLASSES * per_class
     batch = min(cfg.train.batch_size, max(MIN_BATCH, math.ceil(n / MIN_STEPS_PER_EPOCH)))
     steps = math.ceil(n / batch)
-    target = math.ceil(CLASSES * largest / cfg.train.batch_size)  # steps an epoch at the largest size
+    # steps an epoch at the recipe's own size: the reference, whichever sizes a sweep lists, so
+    # that a cell's settings never depend on the command that ran it (a resumed cell keeps them)
+    target = math.ceil(CLASSES * cfg.data.options["train_per_class"] / cfg.train.batch_size)
 
     def scaled(epochs: int) -> int:
         return max(epochs, math.ceil(epochs * target / steps))
@@ -74,22 +78,19 @@ def schedule(cfg, per_class: int, largest: int) -> dict:
     return options
 
 
-def cell_options(recipe: str, tier: str | None, per_class: int, largest: int, weights: str | None,
-                 sets: dict) -> dict:
-    options = {**sets, "data.train_per_class": per_class,
-               # a tier's data.limit replaces train_per_class (data/catsdogs.py): here the size is the point
-               "data.limit": 0}
+def cell_options(recipe: str, tier: str | None, per_class: int, weights: str | None, sets: dict) -> dict:
+    options = dict(sets)
     if weights is not None and not recipe.endswith("-scratch"):
         options["transfer.weights"] = weights
     r = get_recipe(recipe)
-    cfg = resolve(r, tier or r.default_tier, options)
-    return {**options, **schedule(cfg, per_class, largest)}
+    steps = schedule(resolve(r, tier or r.default_tier, options), per_class)
+    # a tier's data.limit replaces train_per_class (data/catsdogs.py): here the size is the point
+    return {**options, "data.train_per_class": per_class, "data.limit": 0, **steps}
 
 
 def sweep(args) -> None:
     out = Path(args.out)
     sets = parse_assignments(args.assignments)
-    largest = max(args.sizes)
     cells = [(mode, n, seed) for seed in args.seeds for n in args.sizes for mode in args.modes]
     # seed-major: an interrupted sweep has whole curves of the first seeds, not all seeds of a few sizes
     for i, (mode, n, seed) in enumerate(cells, 1):
@@ -99,7 +100,7 @@ def sweep(args) -> None:
             print(f"{name} finished before: kept", flush=True)
             continue
         recipe = f"catsdogs-{args.family}-{mode}"
-        options = cell_options(recipe, args.tier, n, largest, args.weights, sets)
+        options = cell_options(recipe, args.tier, n, args.weights, sets)
         resume = (run_dir / "config.json").is_file()  # interrupted: continue it with the same settings
         print(f"{name} {'resuming' if resume else 'training'} {recipe}: "
               + " ".join(f"{k}={v}" for k, v in options.items() if k not in sets), flush=True)
