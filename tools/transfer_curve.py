@@ -46,8 +46,8 @@ CLASSES = 2  # cats and dogs: data.train_per_class images of each
 # each ~3 s epoch at 25 images per class was validation)
 MIN_STEPS_PER_EPOCH = 8
 MIN_BATCH = 16  # smaller batches leave BatchNorm's statistics too noisy to be the same recipe
-FIELDS = ["mode", "per_class", "seed", "val_accuracy", "test_accuracy", "minutes", "train_images", "batch_size",
-          "epochs", "finetune_epochs", "run_dir"]
+FIELDS = ["mode", "per_class", "seed", "val_accuracy", "test_accuracy", "minutes", "train_images", "test_images",
+          "batch_size", "epochs", "finetune_epochs", "run_dir"]
 
 
 def schedule(cfg, per_class: int) -> dict:
@@ -103,7 +103,7 @@ def sweep(args) -> None:
         options = cell_options(recipe, args.tier, n, args.weights, sets)
         resume = (run_dir / "config.json").is_file()  # interrupted: continue it with the same settings
         print(f"{name} {'resuming' if resume else 'training'} {recipe}: "
-              + " ".join(f"{k}={v}" for k, v in options.items() if k not in sets), flush=True)
+              + " ".join(f"{k}={v}" for k, v in options.items() if sets.get(k) != v), flush=True)
         api.run(recipe, tier=args.tier, seed=seed, threads=args.threads, options=options, data_dir=args.data_dir,
                 out=run_dir, resume=resume, progress=False, log=lambda msg, name=name: print(f"{name} {msg}", flush=True),
                 command=[sys.executable, *sys.argv])
@@ -125,7 +125,8 @@ def collect(out: Path) -> list[dict]:
         rows.append({"mode": m["transfer"]["mode"], "per_class": settings["data"]["train_per_class"],
                      "seed": settings["train"]["seed"], "val_accuracy": m["val"]["accuracy"],
                      "test_accuracy": m["test"]["accuracy"], "minutes": round(m["wall_seconds"] / 60, 2),
-                     "train_images": c["data"]["sizes"]["train"], "batch_size": settings["train"]["batch_size"],
+                     "train_images": c["data"]["sizes"]["train"], "test_images": c["data"]["sizes"]["test"],
+                     "batch_size": settings["train"]["batch_size"],
                      "epochs": settings["train"]["epochs"],
                      "finetune_epochs": settings["transfer"]["finetune_epochs"] if m["transfer"]["mode"] == "finetune" else "",
                      "run_dir": str(d)})
@@ -164,7 +165,8 @@ def table(rows: list[dict]) -> str:
     modes = [m for m in MODES if any(r["mode"] == m for r in rows)]
     diffs = margins(s["by_seed"], sizes)
     pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
-    lines = ["Test accuracy (%) on CIFAR-10's 2,000 test cats and dogs: mean ± sample standard deviation over "
+    tested = ", ".join(f"{t:,}" for t in sorted({r["test_images"] for r in rows}))  # one size: the same test set
+    lines = [f"Test accuracy (%) on the {tested} test images (cats and dogs): mean ± sample standard deviation over "
              "seeds (n = number of seeds). Margin: fine-tuned minus scratch, in points, paired by seed.", "",
              "| images per class | " + " | ".join(modes) + " | finetune − scratch |",
              "| ---: | " + " | ".join("---:" for _ in modes) + " | ---: |"]
