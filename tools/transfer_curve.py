@@ -41,11 +41,13 @@ MODES = ("scratch", "features", "finetune")
 CLASSES = 2  # cats and dogs: data.train_per_class images of each
 # An epoch of at least this many steps.  Why: one full-batch step per epoch (64 images > 50)
 # is a different optimiser from the recipe's minibatches; and every epoch ends in a validation
-# pass over 1,000 images, which here costs more than training 8 small batches, so the step
-# floor reached in fewer, longer epochs costs less (at 4 steps an epoch, measured ~2.5 s of
-# each ~3 s epoch at 25 images per class was validation)
+# pass over 1,000 images, which costs more than training 8 small batches, so the step floor
+# reached in fewer, longer epochs costs less (at 4 steps an epoch, most of a small cell's time
+# went to validation)
 MIN_STEPS_PER_EPOCH = 8
-MIN_BATCH = 16  # smaller batches leave BatchNorm's statistics too noisy to be the same recipe
+# Why not smaller: BatchNorm's batch statistics grow noisy below ~16, and the recipe's learning
+# rate was set for 64; the floor of steps, not a tiny batch, is what the small sets need
+MIN_BATCH = 16
 FIELDS = ["mode", "per_class", "seed", "val_accuracy", "test_accuracy", "minutes", "train_images", "test_images",
           "batch_size", "epochs", "finetune_epochs", "run_dir"]
 
