@@ -10,7 +10,9 @@ set (CIFAR-10's 2,000 test cats and dogs):
 Each cell is an ordinary run of catsdogs-<family>-<mode> with data.train_per_class=N, into
 OUT/<mode>-n<N>-s<seed>.  A cell whose folder already holds metrics.json is kept as it is, and
 one that was interrupted is resumed, so running the same command again continues a sweep.
-After every cell OUT/curve.csv (one row per run), OUT/curve.md (mean and standard deviation
+After every cell OUT/curve.csv (one row per run; minutes = training time, metrics.json's
+train_seconds, which counts the epochs of every resumed part, where wall_seconds counts only the
+last), OUT/curve.md (mean and standard deviation
 over seeds, and the fine-tuned net's margin over scratch) and OUT/curve.png are written again
 from the runs' metrics.json and config.json: no number is typed by hand.
 
@@ -126,7 +128,7 @@ def collect(out: Path) -> list[dict]:
         settings = c["config"]
         rows.append({"mode": m["transfer"]["mode"], "per_class": settings["data"]["train_per_class"],
                      "seed": settings["train"]["seed"], "val_accuracy": m["val"]["accuracy"],
-                     "test_accuracy": m["test"]["accuracy"], "minutes": round(m["wall_seconds"] / 60, 2),
+                     "test_accuracy": m["test"]["accuracy"], "minutes": round(m["train_seconds"] / 60, 2),
                      "train_images": c["data"]["sizes"]["train"], "test_images": c["data"]["sizes"]["test"],
                      "batch_size": settings["train"]["batch_size"],
                      "epochs": settings["train"]["epochs"],
