@@ -70,7 +70,7 @@ def test_list(capsys):
 def test_list_matches_part_of_a_name_or_a_glob(capsys):
     assert main(["list", "trec"]) == 0
     found = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:] if not line.startswith("--")]
-    assert found == ["trec-attention", "trec-gru", "trec-lstm", "trec-rnn", "trec-transformer"]
+    assert found == ["trec-attention", "trec-cnn", "trec-gru", "trec-lstm", "trec-rnn", "trec-transformer"]
     assert main(["list", "cifar-*-mini"]) == 0
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]] == ["cifar-alexnet-mini"]
     fails_cleanly(capsys, ["list", "nothing-like-this"], "no recipe matches")
