@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 
 from . import register_model
+from .ensemble import ensemble
 from ..config import Amount, Probability, Size, Sizes
 from ..errors import ConfigError
 
@@ -64,11 +65,12 @@ class SentenceCNN(nn.Module):
 
 @register_model("text_cnn")
 def text_cnn(in_shape, num_classes, *, embed_dim: Size = 300, widths: Sizes = (3, 4, 5), maps: Size = 100,
-             dropout: Probability = 0.5, embed_init: Amount = 0.25) -> nn.Module:
+             dropout: Probability = 0.5, embed_init: Amount = 0.25, members: Size = 1) -> nn.Module:
     """in_shape: (vocabulary size,).  embed_dim: Kim's 300.  widths: the filter widths in words,
     `maps` feature maps each (Kim's 3, 4, 5 x 100); dropout: on the pooled features before the classifier (Kim's 0.5);
     embed_init: word vectors drawn uniformly from [-embed_init, embed_init] (Kim's code: 0.25),
-    0 = PyTorch's N(0, 1)."""
+    0 = PyTorch's N(0, 1); members: an ensemble of this many such nets, each from its own start,
+    trained side by side and averaged (models/ensemble.py)."""
     if not widths:
         raise ConfigError("model.widths needs at least one filter width")
-    return SentenceCNN(in_shape[0], num_classes, embed_dim, widths, maps, dropout, embed_init)
+    return ensemble(lambda: SentenceCNN(in_shape[0], num_classes, embed_dim, widths, maps, dropout, embed_init), members)

@@ -144,6 +144,13 @@ class Supervised(Objective):
             x, _ = next(iter(self.data.eval_batches("train", INIT_IMAGES, self.channels_last)))
             model.init_from_data(x)
 
+    def start_epoch(self, model: nn.Module, epoch: int) -> None:
+        # the model and the data may change with the epoch (fastnet's whitening bias frozen after
+        # N epochs, CIFAR's alternating flips): both are told it, resumed runs included
+        for part in (model, self.data):
+            if hasattr(part, "start_epoch"):
+                part.start_epoch(epoch)
+
     def batches(self, batch_size: int, generator: torch.Generator):
         world = self.world
         for x, y in self.data.train_batches(batch_size, generator, self.channels_last):
@@ -156,19 +163,29 @@ class Supervised(Objective):
 
     def loss(self, net: nn.Module, batch, generator: torch.Generator):
         x, y = batch
-        mixup, criterion = self.train.mixup, self.criterion
-        if mixup:
-            x, y2, lam = mix(x, y, mixup, generator)
+        y2 = lam = None
+        if self.train.mixup:
+            x, y2, lam = mix(x, y, self.train.mixup, generator)
         with autocast(self.device, self.train.precision):
             logits = net(x)
-            loss = criterion(logits, y)
-            if mixup:  # the blend of the two images' losses, weighted as the images were
-                loss = lam * loss + (1 - lam) * criterion(logits, y2)
-                y = y if lam >= 0.5 else y2  # train accuracy counts the dominant image's class
-        sums = {"loss": loss.detach() * len(y), "count": len(y)}
+            # An ensemble (models/ensemble.py) in training returns its members' logits stacked,
+            # k x N x classes: each member gets its own loss, as if it were trained alone (their
+            # sum gives each one the gradient it would have alone); the loss reported is their mean
+            members = logits if self.classify and logits.dim() == 3 else logits.unsqueeze(0)
+            losses = torch.stack([self._loss(out, y, y2, lam) for out in members])
+        if y2 is not None and lam < 0.5:
+            y = y2  # train accuracy counts the dominant image's class
+        sums = {"loss": losses.detach().mean() * len(y), "count": len(y)}
         if self.classify:
-            sums["correct"] = (logits.argmax(1) == y).sum()
-        return loss, sums
+            voted = members[0] if len(members) == 1 else members.float().softmax(-1).mean(0)
+            sums["correct"] = (voted.argmax(1) == y).sum()
+        return losses.sum(), sums
+
+    def _loss(self, out: torch.Tensor, y: torch.Tensor, y2: torch.Tensor | None, lam: float | None) -> torch.Tensor:
+        loss = self.criterion(out, y)
+        if y2 is not None:  # mixup: the blend of the two images' losses, weighted as the images were
+            loss = lam * loss + (1 - lam) * self.criterion(out, y2)
+        return loss
 
     def train_scores(self, sums: dict, seconds: float) -> dict:
         n = self.data.size("train")
