@@ -76,7 +76,8 @@ def test_best_on_validation_is_what_meets_the_test_set(tmp_path):
     assert r.metrics["val"]["accuracy"] == pytest.approx(best["val_accuracy"])
 
 
-@pytest.mark.parametrize("options", [{}, {"train.mixup": 0.4}, {"train.ema": 0.9}], ids=["plain", "mixup", "ema"])
+@pytest.mark.parametrize("options", [{}, {"train.mixup": 0.4}, {"train.ema": 0.9}, {"train.lookahead": 3}],
+                         ids=["plain", "mixup", "ema", "lookahead"])
 def test_resume_ends_like_an_uninterrupted_run(tmp_path, monkeypatch, options):
     full = smoke(tmp_path / "full", options=options)
 

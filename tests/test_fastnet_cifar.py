@@ -1,6 +1,7 @@
 """fastnet_cifar's tricks do what their comments claim: the stem whitens, the fitted stem survives
 saving and loading, test-time augmentation is mirror-invariant, the scaled BN shift trains at
-bias_scale**2 the learning rate, and bf16 autocast trains it through the standard loop."""
+bias_scale**2 the learning rate, and bf16 autocast trains it through the standard loop; airbench's
+other parts (whitening bias frozen after N epochs, alternating flips, lookahead) do what airbench does."""
 
 
 import pytest
@@ -140,3 +141,106 @@ def test_loop_fits_the_stem_on_clean_training_images_not_the_first_augmented_bat
     reference.whiten.fit(data.normalize(data.train.images))  # all 256 clean training images
     assert torch.allclose(fitted["clean"], reference.whiten.weight, atol=1e-5)
     assert not torch.allclose(fitted["first_batch"], reference.whiten.weight, atol=1e-2)
+
+
+# ------------------------------------------------------------------ airbench's other parts (issue 20)
+
+def test_whitening_bias_trains_for_its_epochs_then_stays_put(tmp_path):
+    # whiten_bias_epochs=1: the bias moves in epoch 1 and not after, while the rest keeps training
+    # (with momentum, a bias whose gradient were merely zero would still drift)
+    from deepstudy.train.loop import Paths, fit
+
+    data = toy_data()
+    cfg = RunConfig(Choice("toy"), Choice("fastnet_cifar"), train=TrainConfig(epochs=3, batch_size=64, eval_batch_size=64),
+                    optim=OptimConfig(name="sgd", lr=0.2, momentum=0.85, nesterov=True), schedule=ScheduleConfig())
+    model = create_model("fastnet_cifar", (3, 32, 32), 2, widths=(8, 8, 8), whiten_bias_epochs=1)
+    seen = []  # (epoch, whitening bias, a conv weight) at the start of each epoch
+    real = model.start_epoch
+
+    def record(epoch):
+        seen.append((epoch, model.whiten.bias.detach().clone(), model.head.weight.detach().clone()))
+        real(epoch)
+    model.start_epoch = record
+    fit(model, data, cfg, Paths(tmp_path / "c.pt", tmp_path / "w.safetensors", tmp_path / "h.csv"),
+        log=lambda m: None, progress=False)
+    (_, b1, w1), (_, b2, w2), (_, b3, w3) = seen
+    assert [e for e, _, _ in seen] == [1, 2, 3]
+    assert not torch.equal(b1, b2)  # trained in epoch 1
+    assert torch.equal(b2, b3) and torch.equal(b3, model.whiten.bias.detach())  # frozen from epoch 2 on
+    assert not torch.equal(w2, w3) and not torch.equal(w3, model.head.weight.detach())
+    assert not model.whiten.bias.requires_grad
+
+
+def test_alternating_flips_show_each_image_both_ways_in_two_epochs(tmp_path):
+    from conftest import make_cifar_jpeg
+    from deepstudy.data import DataContext, load_dataset
+    from deepstudy.errors import ConfigError
+
+    make_cifar_jpeg(tmp_path)
+
+    def load(**options):
+        return load_dataset("cifar10", DataContext(root=tmp_path), variant="jpeg", crop=0, **options)
+    plain, alternating = load(flip=False), load(flip=True, alternate_flip=True)
+    same = (alternating.train.images == plain.train.images).flatten(1).all(1)
+    mirrored = (alternating.train.images == plain.train.images.flip(3)).flatten(1).all(1)
+    assert (same | mirrored).all() and 0.3 < mirrored.float().mean() < 0.7  # a random half, mirrored once
+    views = {}
+    for epoch in (1, 2, 3):
+        alternating.start_epoch(epoch)
+        views[epoch], _ = next(alternating.train_batches(10**6, torch.Generator().manual_seed(0)))
+    torch.testing.assert_close(views[2], views[1].flip(3))  # every image the other way round
+    torch.testing.assert_close(views[3], views[1])
+    with pytest.raises(ConfigError, match="data.flip=true"):
+        load(flip=False, alternate_flip=True)
+
+
+def test_lookahead_matches_airbench_formula():
+    # an independent transcription of airbench94's LookaheadState, step by step, against ours
+    from deepstudy.train.lookahead import Lookahead
+
+    torch.manual_seed(0)
+    ours, theirs = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    theirs.load_state_dict(ours.state_dict())
+    opt_a, opt_b = (torch.optim.SGD(m.parameters(), lr=0.5, momentum=0.9) for m in (ours, theirs))
+    total, every = 12, 5
+    look = Lookahead(ours, every, total)
+    ema = {k: v.clone() for k, v in theirs.state_dict().items()}
+    alpha = 0.95 ** 5 * (torch.arange(total + 1) / total) ** 3
+    x, y = torch.randn(8, 4), torch.randn(8, 3)
+    for step in range(1, total + 1):
+        for model, opt in ((ours, opt_a), (theirs, opt_b)):
+            opt.zero_grad()
+            F.mse_loss(model(x), y).backward()
+            opt.step()
+        look.step()
+        if step % every == 0:
+            with torch.no_grad():
+                for k, v in theirs.state_dict().items():
+                    ema[k].lerp_(v, 1 - alpha[step].item())
+                    v.copy_(ema[k])
+        for k, v in theirs.state_dict().items():
+            torch.testing.assert_close(ours.state_dict()[k], v)
+    look.finish()
+    with torch.no_grad():
+        for k, v in theirs.state_dict().items():
+            v.copy_(ema[k])
+    for k, v in theirs.state_dict().items():
+        torch.testing.assert_close(ours.state_dict()[k], v)
+    assert not torch.equal(ours.weight, ema["weight"] * 0)  # a real net, not zeros
+
+
+def test_cifar_fast_runs_with_every_airbench_part_on(tmp_path):
+    # the options as a user sets them, through the recipe: checked, trained, recorded, resumable
+    from conftest import make_cifar_jpeg
+    from deepstudy import api
+
+    make_cifar_jpeg(tmp_path / "data")
+    options = {"data.alternate_flip": True, "model.whiten_bias_epochs": 1, "train.lookahead": 5,
+               "model.tta": "flip_translate"}
+    r = api.run("cifar-fast", tier="smoke", data_dir=tmp_path / "data", out=tmp_path / "run", progress=False,
+                log=lambda m: None, options=options)
+    saved = r.config["config"]
+    assert saved["data"]["alternate_flip"] and saved["model"]["whiten_bias_epochs"] == 1
+    assert saved["train"]["lookahead"] == 5
+    assert torch.load(r.run_dir / "checkpoint.pt", weights_only=True)["lookahead"]["step_count"] > 5
+    assert 0 <= r.metrics["test"]["accuracy"] <= 1 and len(r.history) == 2

@@ -91,6 +91,9 @@ class TrainConfig:
     # (0 = off): validation, the best checkpoint and the test set see the average.  It smooths
     # the step-to-step noise of small batches; 1 / (1 - ema) steps is its memory
     ema: float = 0.0
+    # airbench's lookahead (train/lookahead.py): every N optimizer steps the weights are pulled
+    # back towards a slow average of themselves, more strongly as the run ends; 0 = off
+    lookahead: int = 0
     grad_clip: float = 0.0  # max gradient norm; 0 = off
     early_stop: int = 0  # patience in epochs on `monitor`; 0 = off
     monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
@@ -118,6 +121,7 @@ class TrainConfig:
             raise ConfigError(f"train.mixup={self.mixup:g}: mixup needs a classification task and an alpha >= 0")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"train.ema={self.ema:g}: the moving average's decay must be in [0, 1)")
+        _at_least("train.lookahead", self.lookahead, 0)
         _at_least("train.grad_clip", self.grad_clip, 0)
         _at_least("train.early_stop", self.early_stop, 0)
         _at_least("train.max_minutes", self.max_minutes, 0)

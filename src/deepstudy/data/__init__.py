@@ -82,14 +82,28 @@ class ClassificationData:
     preprocess: str = "fit"  # how `predict` turns a user's image into an input: digits | fit | crop
     augment: Callable | None = None  # uint8 batch, generator -> uint8 batch (training only)
     note: str = ""  # a caveat every result made from this data must carry (e.g. "JPEG copy")
+    # airbench's alternating flips (data/cifar.py): every image mirrored on even epochs
+    alternate_flip: bool = False
+    epoch: int = 1  # set by the training loop before each epoch (start_epoch)
     unit = "images"  # what one example is called in messages
     vocab = None  # images have no vocabulary to save with the run (text data has one)
+
+    def start_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def train_batches(self, batch_size: int, generator: torch.Generator, channels_last: bool = False):
         """Shuffled, augmented, normalised (x, y) batches of the training split."""
         from .tensors import batches
-        return batches(self.train, batch_size, self.normalize, generator=generator, augment=self.augment,
+        return batches(self.train, batch_size, self.normalize, generator=generator, augment=self._augment_now(),
                        channels_last=channels_last)
+
+    def _augment_now(self):
+        if not (self.alternate_flip and self.epoch % 2 == 0):
+            return self.augment
+
+        def mirrored(x, generator, inner=self.augment):  # on even epochs, every image the other way round
+            return (x if inner is None else inner(x, generator)).flip(3)
+        return mirrored
 
     def eval_batches(self, split: str, batch_size: int, channels_last: bool = False):
         """(x, y) batches of a split in stored order, normalised, never augmented."""

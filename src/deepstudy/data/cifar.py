@@ -358,14 +358,21 @@ def make_augment(crop: int, flip: bool, cutout: int, normalize: Normalize, pad: 
 @register_dataset("cifar10")
 def cifar10(ctx: DataContext, *, variant: Literal["canonical", "jpeg"] = "canonical", val_fraction: Fraction = 0.1,
             classes: tuple[str, ...] = (), limit: Count = 0, crop: Pixels = 4, flip: bool = True,
-            cutout: Pixels = 0, pad: Literal["zeros", "reflect"] = "zeros") -> ClassificationData:
+            cutout: Pixels = 0, pad: Literal["zeros", "reflect"] = "zeros",
+            alternate_flip: bool = False) -> ClassificationData:
     """CIFAR-10.  variant: canonical (torchvision's python layout) or jpeg (the JPEG copy, decoded
     once and cached); val_fraction: share of the training images held out for validation (0.1:
     45k/5k; the seeds' 0.2: 40k/10k); classes: keep only these classes, relabelled in this order
     (e.g. cat,dog); limit: cap the training images (val and test get a quarter as many; smoke
     tests); crop: random crop of the image padded by this many pixels (0: off); flip: random
     horizontal flips; cutout: side of a square blanked at a random place in each image (0: off);
-    pad: how the crop's border is filled, zeros (torchvision's RandomCrop) or reflect (airbench)."""
+    pad: how the crop's border is filled, zeros (torchvision's RandomCrop) or reflect (airbench);
+    alternate_flip: airbench's alternating flips instead of random ones (needs flip): a random half
+    of the training images is mirrored once, here, and every second epoch mirrors them all, so
+    each image is seen both ways in any two epochs in a row (random flips repeat a view in half
+    of all pairs of epochs)."""
+    if alternate_flip and not flip:
+        raise ConfigError("data.alternate_flip=true alternates the flips of data.flip: set data.flip=true too")
     if not 0 <= val_fraction < 1:
         raise ConfigError(f"data.val_fraction must be in [0, 1), got {val_fraction}")
     per_class = None
@@ -383,6 +390,11 @@ def cifar10(ctx: DataContext, *, variant: Literal["canonical", "jpeg"] = "canoni
         test = test.subset(torch.randperm(len(test), generator=g)[:max(1, limit // 4)])
         train, val = train.subset(slice(0, limit)), val.subset(slice(0, max(1, limit // 4)))
     normalize = Normalize.fit(train.images)
+    if alternate_flip:  # the once-only half; data.start_epoch mirrors every image on even epochs
+        mirrored = torch.rand(len(train), generator=torch.Generator().manual_seed(ctx.seed)) < 0.5
+        images = torch.where(mirrored[:, None, None, None], train.images.flip(3), train.images)
+        train = ImageTensors(images, train.labels, train.origin)
     return ClassificationData("cifar10", train.to(ctx.device), val.to(ctx.device), test.to(ctx.device), names,
-                              normalize, splits.source, preprocess="crop",
-                              augment=make_augment(crop, flip, cutout, normalize, pad), note=splits.note)
+                              normalize, splits.source, preprocess="crop", alternate_flip=alternate_flip,
+                              augment=make_augment(crop, flip and not alternate_flip, cutout, normalize, pad),
+                              note=splits.note)

@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import register_model
-from ..config import Amount, Share, Sizes
+from ..config import Amount, Count, Share, Sizes
 
 
 class PatchWhitening(nn.Module):
@@ -118,9 +118,11 @@ class ConvGroup(nn.Module):
 
 class FastNet(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, widths: tuple[int, ...], activation: type[nn.Module],
-                 bn_momentum: float, bias_scale: float, logit_scale: float, tta: str, whiten_fit: str = "clean"):
+                 bn_momentum: float, bias_scale: float, logit_scale: float, tta: str, whiten_fit: str = "clean",
+                 whiten_bias_epochs: int = 0):
         super().__init__()
         self.whiten_fit = whiten_fit
+        self.whiten_bias_epochs = whiten_bias_epochs
         self.whiten = PatchWhitening(in_channels)
         self.act = activation()
         groups, c = [], self.whiten.weight.shape[0]
@@ -140,6 +142,15 @@ class FastNet(nn.Module):
         directions to a standard deviation of 0.6-0.85 (airbench too fits on 5,000 clean images)."""
         if self.whiten_fit == "clean" and not bool(self.whiten.fitted):
             self.whiten.fit(x)
+
+    def start_epoch(self, epoch: int) -> None:
+        """Called by the training loop before each epoch (1, 2, ...).  WHY freeze the whitening
+        bias after a few epochs (airbench: 3): it is the only learned part of the stem, and once
+        the net has settled it only adds noise; frozen, the optimizer skips it (its grad stays None).
+        The toggle changes which parameters get gradients, which DistributedDataParallel (torchrun)
+        does not allow mid-run: there, leave whiten_bias_epochs at 0."""
+        if self.whiten_bias_epochs:
+            self.whiten.bias.requires_grad_(epoch <= self.whiten_bias_epochs)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         x = self.groups(self.act(self.whiten(x)))
@@ -179,7 +190,7 @@ _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
 def fastnet_cifar(in_shape, num_classes, *, widths: Sizes = (64, 256, 256),
                   activation: Literal["gelu", "relu"] = "gelu", bn_momentum: Share = 0.4, bias_scale: Amount = 8.0,
                   logit_scale: Amount = 1 / 9, tta: Literal["none", "flip", "flip_translate"] = "flip",
-                  whiten_fit: Literal["clean", "first_batch"] = "clean") -> nn.Module:
+                  whiten_fit: Literal["clean", "first_batch"] = "clean", whiten_bias_epochs: Count = 0) -> nn.Module:
     """widths: output channels of each conv group (each halves the resolution);
     activation: gelu (airbench's choice) or relu (no faster here: 2.34 s against 2.18 s per bf16
     step of 1,024 images on 2 cores);
@@ -191,6 +202,8 @@ def fastnet_cifar(in_shape, num_classes, *, widths: Sizes = (64, 256, 256),
     one-pixel shifts of both (flip_translate: 6 views);
     whiten_fit: what the patch whitening is fitted on, clean training images handed over by the
     training loop (up to 5,000) or the first augmented training batch (what cifar8-fast was
-    measured with)."""
+    measured with);
+    whiten_bias_epochs: train the whitening stem's bias for this many epochs, then freeze it
+    (airbench: 3; 0 = never frozen)."""
     return FastNet(in_shape[0], num_classes, tuple(widths), _ACTIVATIONS[activation], bn_momentum, bias_scale,
-                   logit_scale, tta, whiten_fit)
+                   logit_scale, tta, whiten_fit, whiten_bias_epochs)

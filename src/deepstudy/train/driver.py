@@ -27,6 +27,7 @@ from ..config import OptimConfig, ScheduleConfig, TrainConfig
 from ..errors import ConfigError
 from ..io import may_write, write_csv
 from .checkpoint import load_weights, restore_training_state, save_training_state, save_weights
+from .lookahead import Lookahead
 from .distributed import SINGLE, World, agree, barrier, sum_over_ranks, sync_buffers, wrap
 from .optim import make_optimizer, make_scheduler
 from .tensorboard import EpochLogger, log_dir
@@ -59,6 +60,10 @@ class Objective:
 
     def before_training(self, model: nn.Module) -> None:
         """Once, before the first epoch of a new (not resumed) run."""
+
+    def start_epoch(self, model: nn.Module, epoch: int) -> None:
+        """Before each epoch's first batch (also the first epoch after a resume): for what
+        changes with the epoch number (airbench's alternating flips, a layer frozen after N epochs)."""
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterable:
         """This process's part of each training batch, in an order drawn from `generator`."""
@@ -111,6 +116,7 @@ def run_epochs(model: nn.Module, objective: Objective, train: TrainConfig, optim
 
     optimizer = make_optimizer(model.parameters() if params is None else params, optim)
     steps_per_epoch = objective.steps_per_epoch(bs)
+    lookahead = Lookahead(model, train.lookahead, steps_per_epoch * epochs) if train.lookahead else None
     scheduler, interval = make_scheduler(optimizer, schedule, steps_per_epoch, epochs, monitor)
     # One generator for everything random about the data (order, augmentation): saved in the
     # checkpoint, so a resumed run sees exactly the batches the uninterrupted one would have.
@@ -122,6 +128,8 @@ def run_epochs(model: nn.Module, objective: Objective, train: TrainConfig, optim
         state = restore_training_state(paths.checkpoint, model, optimizer, scheduler, generator, device)
         if ema is not None:
             ema.load_state_dict(state["ema"])
+        if lookahead is not None:
+            lookahead.load_state_dict(state["lookahead"])
         history, best_value, best_epoch = state["history"], state["best_value"], state["best_epoch"]
         bad_epochs, start = state["bad_epochs"], state["epoch"] + 1
         if state["finished"]:
@@ -150,6 +158,7 @@ def run_epochs(model: nn.Module, objective: Objective, train: TrainConfig, optim
         t0 = time.time()
         lr = optimizer.param_groups[0]["lr"]
         model.train()
+        objective.start_epoch(model, epoch)
         sums: dict[str, Any] = {}
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", leave=False, unit=objective.unit,
                    disable=not (progress and sys.stderr.isatty()), file=sys.stderr)
@@ -161,6 +170,8 @@ def run_epochs(model: nn.Module, objective: Objective, train: TrainConfig, optim
             if train.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
             optimizer.step()
+            if lookahead is not None:
+                lookahead.step()
             if ema is not None:
                 ema.update_parameters(model)
             if scheduler is not None and interval == "step":
@@ -178,6 +189,8 @@ def run_epochs(model: nn.Module, objective: Objective, train: TrainConfig, optim
                     shown["acc"] = f"{100 * float(sums['correct']) / sums['count']:.2f}%"
                 bar.set_postfix(**shown)
         bar.close()
+        if lookahead is not None and epoch == epochs:
+            lookahead.finish()
         train_seconds = time.time() - t0
 
         sums = dict(zip(sums, sum_over_ranks(*(torch.as_tensor(v) for v in sums.values()), world=world)))
@@ -206,7 +219,8 @@ def run_epochs(model: nn.Module, objective: Objective, train: TrainConfig, optim
         save_training_state(paths.checkpoint, epoch=epoch, finished=finished, model=model, optimizer=optimizer,
                             scheduler=scheduler, generator=generator, history=history, best_value=best_value,
                             best_epoch=best_epoch, bad_epochs=bad_epochs,
-                            **({} if ema is None else {"ema": ema.state_dict()}))
+                            **({} if ema is None else {"ema": ema.state_dict()}),
+                            **({} if lookahead is None else {"lookahead": lookahead.state_dict()}))
         write_csv(paths.history, history, objective.history_fields)
 
         left = (epochs - epoch) * sum(epoch_times) / len(epoch_times)
