@@ -211,3 +211,22 @@ def test_unpacked_recurrent_classifier_computes_what_the_packed_one_does(cell, b
     ids = torch.randint(2, 50, (5, 7)).masked_fill(torch.arange(7) >= lengths.unsqueeze(1), 0)
     with torch.no_grad():
         assert (model.export_form()(ids, lengths) - model((ids, lengths))).abs().max() < 1e-5
+
+
+def test_an_exporter_that_cannot_handle_the_model_fails_in_one_line(runs, monkeypatch, capsys, tmp_path):
+    """An exporter's own failure (torch.export cannot trace a user's net, say) is one line and
+    exit 1, names the other format, and writes nothing, not a traceback."""
+    from deepstudy import export
+
+    def cannot_trace(sample, path, reference):
+        path.write_bytes(b"half a file")  # as if it had got partway
+        raise RuntimeError("Could not guard on data-dependent expression\n  Eq(u0, 1)\n(see the docs)")
+    monkeypatch.setitem(export.WRITERS, "torchscript", cannot_trace)
+    run = runs["forecast"]
+    before = sorted(p for p in run.rglob("*"))
+    assert main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "sub" / "m.pt")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "torchscript exporter failed" in err[0] and "RuntimeError" in err[0], err
+    assert "data-dependent expression Eq(u0, 1)" in err[0] and "--format onnx" in err[0]
+    assert not (tmp_path / "sub").exists()
+    assert sorted(p for p in run.rglob("*")) == before

@@ -67,7 +67,16 @@ def export(run_dir, format: str | None = None, out=None, data_dir=None, log=prin
     made_folder = not target.parent.exists()
     try:
         with atomic_path(target) as tmp:
-            record = WRITERS[format](sample, tmp, reference)
+            try:
+                record = WRITERS[format](sample, tmp, reference)
+            except (UserError, ExportCheckError):
+                raise
+            except Exception as e:  # the exporter could not handle this model (a user's own net, say)
+                said = " ".join(str(e).split())
+                others = " or ".join(f for f in task.export_formats if f != format)
+                raise ExportCheckError(f"the {format} exporter failed on {run.path}'s model ({type(e).__name__}: "
+                                       f"{said[:300]}{'...' if len(said) > 300 else ''}); nothing was kept"
+                                       + (f"; --format {others} may work" if others else "")) from e
             diffs = [max(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
                          for a, b in zip(got, want)) for got, want in zip(record.pop("outputs"), reference)]
             worst = max(diffs)
