@@ -321,6 +321,47 @@ def test_a_trained_fastnet_serves_as_a_backbone_with_its_fitted_stem():
     assert len(net.units()) == 4 and not any(p.requires_grad for p in net.base.parameters())
 
 
+@pytest.mark.parametrize("recipe", ["catsdogs-fast-features", "catsdogs-fast-finetune",
+                                    "catsdogs-cifar-features", "catsdogs-cifar-finetune"])
+def test_transfer_recipes_build_the_backbone_their_pretraining_recipe_trains(recipe):
+    # weights=recipe:NAME is loaded only into a base of the same options (tasks/transfer.py):
+    # a pretraining recipe changed without its transfer recipes would refuse its own backbone
+    # (cifar8-fast kept whiten_fit=first_batch while cifar-fast, whose model the catsdogs-fast
+    # recipes copied, moved to clean)
+    from deepstudy.recipes import get_recipe
+    from deepstudy.tasks import resolve
+    from deepstudy.tasks.transfer import HEAD_OPTIONS
+
+    r = get_recipe(recipe)
+    cfg = resolve(r, r.default_tier, {})
+    source = cfg.transfer.weights.split(":", 1)[1]
+    assert cfg.transfer.weights.startswith("recipe:")
+    pre = get_recipe(source)
+    theirs = resolve(pre, pre.default_tier, {}).model.as_dict()
+    ours = cfg.model.as_dict()
+    assert {k: v for k, v in ours.items() if k not in HEAD_OPTIONS} == \
+        {k: v for k, v in theirs.items() if k not in HEAD_OPTIONS}
+
+
+def test_a_backbone_saved_before_an_option_existed_loads_with_that_option_at_its_default(tmp_path, capsys):
+    # a run's config.json lists the model options of its day; one added later (here: any one of
+    # the model's, dropped from the file) ran as its default, so the backbone still fits
+    folder = make_folder(tmp_path / "pets")
+    scratch = tmp_path / "scratch"
+    code, _, err = run_cli(["run", "catsdogs-cifar-scratch", "--out", str(scratch), "--no-progress", *TINY,
+                            f"data.path={folder}"], capsys)
+    assert code == 0, err
+    saved = json.loads((scratch / "config.json").read_text())
+    from deepstudy.models import model_options
+    defaults = {k: o.default for k, o in model_options("vgg_small_cifar").items()}
+    dropped = next(k for k, v in saved["config"]["model"].items() if k in defaults and v == defaults[k])
+    del saved["config"]["model"][dropped]
+    (scratch / "config.json").write_text(json.dumps(saved))
+    code, _, err = run_cli(["run", "catsdogs-cifar-features", "--out", str(tmp_path / "features"), "--no-progress",
+                            "--weights", str(scratch), *TINY, f"data.path={folder}"], capsys)
+    assert code == 0, err
+
+
 def test_recipe_backbone_is_the_newest_finished_run_named_either_way(tmp_path):
     """`recipe:NAME` weights: runs/NAME-<time> (the default) and runs/NAME (--out runs/NAME) both
     count; a smoke run, an unfinished run and another recipe's run never do."""

@@ -28,7 +28,7 @@ from ..data.features import FeatureData, cached_features, model_fingerprint
 from ..data.tensors import Normalize
 from ..errors import ConfigError, RunDirError
 from ..io import write_csv
-from ..models import create_model
+from ..models import create_model, list_models, model_options
 from ..models.summary import format_summary, summarize
 from ..models.transfer import TransferNet, build_transfer_model, l2sp_penalty, split_base
 from ..models.weights import Pretrained, WeightsError, load_base_state, load_pretrained, locate
@@ -124,6 +124,9 @@ def load_backbone(model: TransferNet, cfg: RunConfig, log=print) -> Pretrained:
     run = RunDir.open(path)
     saved = run.read_config()
     theirs, ours = saved["config"]["model"], cfg.model.as_dict()
+    if theirs.get("name") in list_models():
+        # an option added since that run was made is absent from its config.json: it ran with the default
+        theirs = {**{k: o.default for k, o in model_options(theirs["name"]).items()}, **theirs}
     differ = sorted(k for k in set(theirs) | set(ours) if k not in HEAD_OPTIONS and _norm(theirs.get(k)) != _norm(ours.get(k)))
     if differ:
         raise WeightsError(
