@@ -7,6 +7,7 @@ Only what a real run wrote is recorded: test and validation metric, epochs, wall
 machine, the data it read, the date.  `deepstudy list` and the README's catalog show it.
 """
 
+import argparse
 import json
 import sys
 import time
@@ -49,7 +50,13 @@ def entry(run_dir: Path) -> tuple[str, str, dict]:
     return cfg["recipe"], cfg["tier"], record
 
 
-def main(paths: list[str]) -> int:
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished run directories (config.json, metrics.json)")
+    paths = ap.parse_args(argv).run_dirs
+    for p in paths:
+        if not (Path(p) / "metrics.json").is_file() or not (Path(p) / "config.json").is_file():
+            ap.error(f"{p} is not a finished run directory (no config.json and metrics.json)")
     table = measured()
     for p in paths:
         recipe, tier, record = entry(Path(p))
