@@ -290,3 +290,30 @@ def test_a_mistake_with_own_data_is_one_line_and_writes_nothing(files, tmp_path,
     for word in words:
         assert word.format() in lines[0], lines[0]
     assert sorted(p for p in tmp_path.rglob("*")) == before, "a refused run left files behind"
+
+
+def test_a_relative_data_path_is_recorded_absolute_so_eval_finds_it_from_anywhere(data_root, tmp_path, monkeypatch,
+                                                                                 capsys):
+    # data.csv=questions.csv typed in the folder that holds it: config.json must name the file
+    # itself, or `deepstudy eval` (and --from, --resume) from another folder reads nothing
+    from deepstudy.cli import main
+
+    root = data_root
+    here = tmp_path / "work"
+    here.mkdir()
+    trec_csv(root, here / "questions.csv")
+    monkeypatch.chdir(here)
+    r = api.run("trec-cnn", tier="smoke", out=tmp_path / "run", data_dir=root, threads=1, progress=False, log=quiet,
+                options={"data.name": "text_csv", "data.csv": "questions.csv", "data.text_column": "question",
+                         "data.label_column": "label", "data.limit": 300})
+    recorded = r.config["config"]["data"]["csv"]
+    assert recorded == str(here / "questions.csv")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "run")]) == 0
+    assert f"accuracy {100 * r.metrics['test']['accuracy']:.2f}%" in capsys.readouterr().out
+    # and ~ means the home folder, not a folder named "~"
+    from deepstudy.config import UserPath, coerce
+    assert coerce("data.csv", "~/q.csv", UserPath) == str(Path.home() / "q.csv") and coerce("data.csv", "", UserPath) == ""

@@ -18,6 +18,7 @@ import dataclasses
 import difflib
 import inspect
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -269,6 +270,22 @@ class TextEncoding(Rule):
 Encoding = Annotated[str, TextEncoding()]  # auto: UTF-8 with or without a byte-order mark
 
 
+@dataclass(frozen=True)
+class Absolute(Rule):
+    """A path the user names, made absolute (and ~ expanded) when the options are resolved, in the
+    folder the command ran from.  WHY: config.json records it, and `eval`, `--from` and `--resume`
+    from another folder must find the same file; "" (not given) stays "".  Any string holds."""
+
+    def holds(self, value) -> bool:
+        return True
+
+    def convert(self, value: str) -> str:
+        return os.path.abspath(os.path.expanduser(value)) if value else value
+
+
+UserPath = Annotated[str, Absolute()]  # data.path, data.csv, ...: a file or folder of the user's
+
+
 def builder_options(fn: Callable) -> dict[str, Option]:
     """The user-settable options of a registered builder: its keyword-only parameters."""
     hints = typing.get_type_hints(fn, include_extras=True)
@@ -323,6 +340,9 @@ def _coerce(value, tp):
         value = _coerce(value, base)
         if not all(e.holds(value) for e in extras if isinstance(e, Rule)):
             raise ValueError
+        for e in extras:
+            if hasattr(e, "convert"):
+                value = e.convert(value)
         return value
     if _is_optional(tp):
         if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..config import Amount, Count, Encoding, Fraction, Share, Size
+from ..config import Amount, Count, Encoding, Fraction, Share, Size, UserPath
 from ..errors import ConfigError, DataError, UserError
 from ..io import atomic_path
 from . import ClassificationData, DataContext, register_dataset
@@ -492,7 +492,7 @@ def _verify(path: Path) -> str | None:
 # ------------------------------------------------------------------ the registered datasets
 
 @register_dataset("image_folder")
-def image_folder(ctx: DataContext, *, path: str = "", size: Size = 150, val_fraction: Fraction = 0.1,
+def image_folder(ctx: DataContext, *, path: UserPath = "", size: Size = 150, val_fraction: Fraction = 0.1,
                  test_fraction: Fraction = 0.1, max_bad: Share = 0.05, memory_mb: Size = 2048, workers: Count = 0,
                  limit: Count = 0, rotation: Amount = 0.0, shift: Share = 0.0, shear: Amount = 0.0, zoom: Fraction = 0.0,
                  flip: bool = False) -> ClassificationData:
@@ -512,8 +512,8 @@ def image_folder(ctx: DataContext, *, path: str = "", size: Size = 150, val_frac
 
 
 @register_dataset("image_csv")
-def image_csv(ctx: DataContext, *, csv: str = "", path_column: str = "path", label_column: str = "label",
-              path_template: str = "", group_column: str = "", split_column: str = "", image_root: str = "",
+def image_csv(ctx: DataContext, *, csv: UserPath = "", path_column: str = "path", label_column: str = "label",
+              path_template: str = "", group_column: str = "", split_column: str = "", image_root: UserPath = "",
               encoding: Encoding = "auto", size: Size = 150,
               val_fraction: Fraction = 0.1, test_fraction: Fraction = 0.1, max_bad: Share = 0.05, memory_mb: Size = 2048,
               workers: Count = 0, limit: Count = 0, rotation: Amount = 0.0, shift: Share = 0.0, shear: Amount = 0.0,

@@ -30,7 +30,7 @@ from typing import Iterator, Literal
 import numpy as np
 import torch
 
-from ..config import Amount, Count, Fraction, Size, Sizes
+from ..config import Amount, Count, Fraction, Size, Sizes, UserPath
 from ..errors import ConfigError, DataError
 from . import DataContext, register_dataset
 from .root import EMBEDDED, packaged_data_allowed
@@ -326,7 +326,7 @@ def find_airline_csv(csv_option: str, root: Path) -> Path:
 
 
 @register_dataset("airline_passengers")
-def airline_passengers(ctx: DataContext, *, csv: str = "", column: str = "", look_back: Size = 1,
+def airline_passengers(ctx: DataContext, *, csv: UserPath = "", column: str = "", look_back: Size = 1,
                        test_fraction: Fraction = 0.33, val_steps: Size = 12, season: Size = 12, log: bool = False,
                        difference: Sizes = (), seasonal_features: bool = False,
                        scaler: Literal["minmax", "standard", "none"] = "minmax") -> SeriesData:

@@ -23,7 +23,7 @@ from typing import Iterator
 
 import torch
 
-from ..config import Count, Encoding, Fraction, Size
+from ..config import Count, Encoding, Fraction, Size, UserPath
 from ..errors import ConfigError, DataError
 from . import DataContext, register_dataset
 from .text import Vocab
@@ -90,7 +90,7 @@ def find_file(root: Path) -> Path:
 
 
 @register_dataset("tinyshakespeare")
-def tinyshakespeare(ctx: DataContext, *, path: str = "", encoding: Encoding = "auto", val_fraction: Fraction = 0.05,
+def tinyshakespeare(ctx: DataContext, *, path: UserPath = "", encoding: Encoding = "auto", val_fraction: Fraction = 0.05,
                     test_fraction: Fraction = 0.05, window: Size = 128, limit: Count = 0) -> CharCorpus:
     """Tiny Shakespeare as characters, or any text file of yours (data.path=FILE, as nanoGPT
     takes any input.txt).  path: the file (default: tinyshakespeare/input.txt in the data root);

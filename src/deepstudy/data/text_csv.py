@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..config import Count, Encoding, Fraction, Probability, Share, Size
+from ..config import Count, Encoding, Fraction, Probability, Share, Size, UserPath
 from ..errors import DataError
 from . import DataContext, register_dataset
 from .folders import SPLITS, stratified_split
@@ -29,7 +29,7 @@ from .userfiles import check_bad, read_table, require_columns, resolve_path, spl
 
 
 @register_dataset("text_csv")
-def text_csv(ctx: DataContext, *, csv: str = "", text_column: str = "text", label_column: str = "label",
+def text_csv(ctx: DataContext, *, csv: UserPath = "", text_column: str = "text", label_column: str = "label",
              split_column: str = "", encoding: Encoding = "auto", delimiter: Literal["auto", ",", ";", "tab", "|"] = "auto",
              val_fraction: Fraction = 0.1, test_fraction: Fraction = 0.1, max_bad: Share = 0.05, min_freq: Size = 1,
              lowercase: bool = True, word_dropout: Probability = 0.0, limit: Count = 0) -> TextClassificationData:
