@@ -3,8 +3,8 @@ by side in one run and averaged when they predict (Lakshminarayanan et al. 2017,
 
 Why it helps: members that start apart end in different minima and make partly different
 mistakes; averaging their probabilities cancels some of them.  On small data, where one net's
-accuracy swings by a point or two with its seed (TREC: 89.4-91.6% over three seeds), this is
-the cheapest reliable gain there is, at k times the compute.
+accuracy swings by a point or two with its seed, this is the cheapest reliable gain there is,
+at k times the compute.
 
 Training keeps the members independent: in training mode the forward returns every member's
 logits stacked (members x batch x classes), and the training loop (train/loop.py, Supervised.loss)
