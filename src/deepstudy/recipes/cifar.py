@@ -164,7 +164,7 @@ register_recipe(Recipe(
         # Why half the width (a quarter of the work) and 15 one-cycle epochs in bf16: a training
         # step of width 32 measured 1.45x one of cifar-alexnet's quick net and width 16 0.48x
         # (one process, alternating, 1 thread, bf16); 15 epochs of width 32 are sized from that
-        # ratio to fit 25 minutes on a quiet 2-core AVX-512-BF16 CPU: an estimate, not yet run
+        # ratio to fit 25 minutes on a quiet 2-core AVX-512-BF16 CPU (what it measured: README)
         "quick": {"model.width": 32, "train.epochs": 15, "schedule.name": "onecycle", "optim.lr": 0.1,
                   "train.precision": "auto"},
     },
@@ -193,8 +193,8 @@ for depth, published, target, shows in ((20, 0.9125, 0.915, "a ResNet of 20 laye
             "smoke": {**SMOKE, "model.width": 8},
             # Why 18 and 6 one-cycle epochs in bf16: sized to fit 25 minutes on a quiet 2-core
             # AVX-512-BF16 CPU from step times (a ResNet-20 step measured 1.16x one of
-            # cifar-alexnet's quick net, a ResNet-56 step 2.9x a ResNet-20 step): an estimate,
-            # not yet run in full; the paper's full width and depth
+            # cifar-alexnet's quick net, a ResNet-56 step 2.9x a ResNet-20 step); the paper's
+            # full width and depth (what they measured: README)
             "quick": {"train.epochs": 18 if depth == 20 else 6, "schedule.name": "onecycle", "train.precision": "auto"},
             "full": RESNET_FULL,
         },
