@@ -238,12 +238,18 @@ def run_cli(args, capsys):
     return code, out.out, out.err
 
 
-def test_scratch_then_features_and_finetune_from_that_run_then_predict(tmp_path, capsys):
+def train_scratch(tmp_path, capsys):
+    """A tiny catsdogs-cifar-scratch run on hand-made pets: (the image folder, the run folder)."""
     folder = make_folder(tmp_path / "pets")
     scratch = tmp_path / "scratch"
     code, _, err = run_cli(["run", "catsdogs-cifar-scratch", "--out", str(scratch), "--no-progress", *TINY,
                             f"data.path={folder}"], capsys)
     assert code == 0, err
+    return folder, scratch
+
+
+def test_scratch_then_features_and_finetune_from_that_run_then_predict(tmp_path, capsys):
+    folder, scratch = train_scratch(tmp_path, capsys)
     finetune = tmp_path / "finetune"
     code, out, err = run_cli(["run", "catsdogs-cifar-finetune", "--out", str(finetune), "--no-progress",
                               "--weights", str(scratch), *TINY, f"data.path={folder}", "transfer.views=2"], capsys)
@@ -346,11 +352,7 @@ def test_transfer_recipes_build_the_backbone_their_pretraining_recipe_trains(rec
 def test_a_backbone_saved_before_an_option_existed_loads_with_that_option_at_its_default(tmp_path, capsys):
     # a run's config.json lists the model options of its day; one added later (here: any one of
     # the model's, dropped from the file) ran as its default, so the backbone still fits
-    folder = make_folder(tmp_path / "pets")
-    scratch = tmp_path / "scratch"
-    code, _, err = run_cli(["run", "catsdogs-cifar-scratch", "--out", str(scratch), "--no-progress", *TINY,
-                            f"data.path={folder}"], capsys)
-    assert code == 0, err
+    folder, scratch = train_scratch(tmp_path, capsys)
     saved = json.loads((scratch / "config.json").read_text())
     from deepstudy.models import model_options
     defaults = {k: o.default for k, o in model_options("vgg_small_cifar").items()}

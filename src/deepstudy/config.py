@@ -221,6 +221,10 @@ class Rule:
     def holds(self, value) -> bool:
         raise NotImplementedError
 
+    def convert(self, value):
+        """The value as stored, once it holds (a rule may normalise it: Absolute)."""
+        return value
+
 
 @dataclass(frozen=True)
 class Range(Rule):
@@ -338,11 +342,11 @@ def _coerce(value, tp):
     if typing.get_origin(tp) is Annotated:
         base, *extras = typing.get_args(tp)
         value = _coerce(value, base)
-        if not all(e.holds(value) for e in extras if isinstance(e, Rule)):
+        rules = [e for e in extras if isinstance(e, Rule)]
+        if not all(r.holds(value) for r in rules):
             raise ValueError
-        for e in extras:
-            if hasattr(e, "convert"):
-                value = e.convert(value)
+        for r in rules:
+            value = r.convert(value)
         return value
     if _is_optional(tp):
         if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):

@@ -23,9 +23,12 @@ import torch.nn as nn
 
 class Lookahead:
     def __init__(self, model: nn.Module, every: int, total_steps: int):
-        self.model, self.every, self.total = model, every, max(1, total_steps)
+        self.every, self.total = every, max(1, total_steps)
         self.step_count = 0
-        self.slow = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+        # the state dict's tensors share storage with the live weights and buffers: kept once,
+        # not rebuilt at every pull (loading a checkpoint copies into them in place)
+        self.fast = {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
+        self.slow = {k: v.detach().clone() for k, v in self.fast.items()}
 
     @torch.no_grad()
     def step(self) -> None:
@@ -40,10 +43,9 @@ class Lookahead:
         self._pull(1.0)
 
     def _pull(self, decay: float) -> None:
-        fast = self.model.state_dict()
         for name, slow in self.slow.items():
-            slow.lerp_(fast[name], 1 - decay)
-            fast[name].copy_(slow)
+            slow.lerp_(self.fast[name], 1 - decay)
+            self.fast[name].copy_(slow)
 
     def state_dict(self) -> dict:
         return {"step_count": self.step_count, "slow": self.slow}

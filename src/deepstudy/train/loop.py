@@ -169,17 +169,21 @@ class Supervised(Objective):
         with autocast(self.device, self.train.precision):
             logits = net(x)
             # An ensemble (models/ensemble.py) in training returns its members' logits stacked,
-            # k x N x classes: each member gets its own loss, as if it were trained alone (their
-            # sum gives each one the gradient it would have alone); the loss reported is their mean
-            members = logits if self.classify and logits.dim() == 3 else logits.unsqueeze(0)
-            losses = torch.stack([self._loss(out, y, y2, lam) for out in members])
+            # k x N x classes: one loss over all k x N rows is the mean of the members' own
+            # losses, and k times it gives each member the gradient it would have alone
+            k = len(logits) if self.classify and logits.dim() == 3 else 1
+            if k > 1:
+                voted = logits.float().softmax(-1).mean(0)  # the ensemble's answer, for train accuracy
+                logits, y, y2 = logits.flatten(0, 1), y.repeat(k), None if y2 is None else y2.repeat(k)
+            loss = self._loss(logits, y, y2, lam)
+        if k > 1:
+            logits, y, y2 = voted, y[:len(voted)], None if y2 is None else y2[:len(voted)]
         if y2 is not None and lam < 0.5:
             y = y2  # train accuracy counts the dominant image's class
-        sums = {"loss": losses.detach().mean() * len(y), "count": len(y)}
+        sums = {"loss": loss.detach() * len(y), "count": len(y)}
         if self.classify:
-            voted = members[0] if len(members) == 1 else members.float().softmax(-1).mean(0)
-            sums["correct"] = (voted.argmax(1) == y).sum()
-        return losses.sum(), sums
+            sums["correct"] = (logits.argmax(1) == y).sum()
+        return k * loss, sums
 
     def _loss(self, out: torch.Tensor, y: torch.Tensor, y2: torch.Tensor | None, lam: float | None) -> torch.Tensor:
         loss = self.criterion(out, y)
