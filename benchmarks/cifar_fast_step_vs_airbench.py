@@ -2,7 +2,7 @@
 on the same batches: the step-time ratio of issue 20 (target: ours <= 0.90x the peer's).
 
     python benchmarks/cifar_fast_step_vs_airbench.py [--peer ../shared/peers/airbench94_cpu.py]
-        [--batch 1024] [--steps 5] [--repeats 3] [--threads N]
+        [--batch 1024] [--steps 5] [--repeats 3] [--threads N] [--compile]
 
 The peer is airbench94 itself, ported to the CPU in fp32 (../shared/peers/README.md): its
 network (make_net), its optimiser (Nesterov SGD with the BatchNorm biases in their own group)
@@ -70,16 +70,19 @@ def peer_side(peer, batch_size: int):
     return step
 
 
-def our_side(precision: str, batch_size: int):
-    """cifar-fast's net, optimiser and loss at `precision`, as `deepstudy run cifar-fast` builds them."""
+def our_side(precision: str, batch_size: int, compiled: bool = False):
+    """cifar-fast's net, optimiser and loss at `precision`, as `deepstudy run cifar-fast` builds them
+    (with `compiled`, the net's forward and backward through torch.compile: measured 2026-12-06 on
+    an AVX-512-BF16 EPYC, no faster in fp32 and slower in bf16, so the loop does not compile)."""
     cfg = resolve(get_recipe("cifar-fast"), "full", {"train.precision": precision, "train.batch_size": batch_size})
     model = create_model(cfg.model.name, (3, 32, 32), 10, **cfg.model.options)
     objective = Supervised(model, None, cfg.train)  # makes the model channels-last, as the loop does
     optimizer = make_optimizer(model.parameters(), cfg.optim)
     generator = torch.Generator().manual_seed(0)
+    net = torch.compile(model) if compiled else model
 
     def step(x, y):
-        loss, _ = objective.loss(model, (x, y), generator)
+        loss, _ = objective.loss(net, (x, y), generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -94,6 +97,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5, help="timed steps per side per repeat")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
+    ap.add_argument("--compile", action="store_true",
+                    help="also our sides through torch.compile (compiled during the untimed warm-up steps)")
     args = ap.parse_args()
     if not args.peer.is_file():
         raise SystemExit(f"error: no peer at {args.peer} (--peer PATH: airbench94_cpu.py from ../shared/peers)")
@@ -109,6 +114,9 @@ def main() -> None:
     sides = {"airbench94 (fp32)": peer_side(peer, args.batch), "cifar-fast fp32": our_side("fp32", args.batch)}
     if auto != "fp32":
         sides[f"cifar-fast {auto}"] = our_side(auto, args.batch)
+    if args.compile:
+        for precision in dict.fromkeys(("fp32", auto)):
+            sides[f"cifar-fast {precision} compiled"] = our_side(precision, args.batch, compiled=True)
     # one batch both sides see: normalised-looking images, channels-last as both feed them
     x = torch.randn(args.batch, 3, 32, 32).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (args.batch,))
@@ -128,7 +136,7 @@ def main() -> None:
     print(f"\nseconds per step of {args.batch} (median of {args.repeats} repeats x {args.steps} steps), "
           "and the ratio to the peer's (< 1: ours is faster)")
     for name, t in median.items():
-        print(f"  {name:20s} {t:7.3f} s   {t / base:5.2f}x")
+        print(f"  {name:29s} {t:7.3f} s   {t / base:5.2f}x")
 
 
 if __name__ == "__main__":
