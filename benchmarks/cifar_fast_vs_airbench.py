@@ -18,7 +18,8 @@ Like the peer, which reports its test accuracy after every epoch without test-ti
 and counts only training in its clock, this script evaluates our net after every epoch, from the
 checkpoint the loop has just written, outside the loop's clock: the seconds compared are training
 seconds on both sides (the loop's per-epoch `seconds`; the peer's `total_time_seconds`, which
-also counts its whitening fit and its final 6-view evaluation).  It prints per epoch both sides'
+also counts its whitening fit, and, on its last row only, its final 6-view pass).  It prints per
+epoch both sides'
 cumulative seconds and test accuracy without TTA, and ours with its own TTA, then:
   time ratio      our training seconds / the peer's, before either's final TTA pass (< 1: ours is faster)
   accuracy        our final test accuracy (with the recipe's TTA) - the peer's (with its 6 views)
@@ -193,7 +194,7 @@ def main() -> None:
     print(f"\npeer: {100 * target:.2f}% test (6-view TTA) after {peer_training:.1f} s of training, "
           f"{peer['seconds']:.1f} s with its TTA pass")
     print(f"ours: {100 * ours['test_accuracy']:.2f}% test (the recipe's TTA) after {ours['seconds']:.1f} s of training, "
-          f"{ours['seconds'] + ours['rows'][max(ours['rows'])][3]:.1f} s with its TTA pass")
+          f"{ours['seconds'] + ours['rows'][max(ours['rows'])][3]:.1f} s with its TTA pass")  # [3]: the pass's seconds
     print(f"time ratio ours/peer (training seconds): {ours['seconds'] / peer_training:.3f}")
     print(f"accuracy ours - peer: {100 * (ours['test_accuracy'] - target):+.2f} points")
     print("time to the peer's final accuracy, ours/peer (both with their TTA pass): "
