@@ -18,7 +18,7 @@ Like the peer, which reports its test accuracy after every epoch without test-ti
 and counts only training in its clock, this script evaluates our net after every epoch, from the
 checkpoint the loop has just written, outside the loop's clock: the seconds compared are training
 seconds on both sides (the loop's per-epoch `seconds`; the peer's `total_time_seconds`, which
-also counts its whitening fit, and, on its last row only, its final 6-view pass).  It prints per
+also counts its whitening fit, and on its closing `eval` row its final 6-view pass).  It prints per
 epoch both sides'
 cumulative seconds and test accuracy without TTA, and ours with its own TTA, then:
   time ratio      our training seconds / the peer's, before either's final TTA pass (< 1: ours is faster)
