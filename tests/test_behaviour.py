@@ -132,6 +132,22 @@ def test_resume_keeps_the_settings_it_started_with(tmp_path):
     assert digest(r.run_dir) == before
 
 
+def test_resume_of_a_run_saved_before_an_option_existed(tmp_path):
+    # an option added since the run was saved is absent from its config.json: it takes the
+    # option's own default (what the code did then), and the run resumes instead of being refused
+    r = smoke(tmp_path / "run", epochs=1)
+    path = r.run_dir / "config.json"
+    saved = json.loads(path.read_text())
+    del saved["config"]["train"]["lookahead"]
+    path.write_text(json.dumps(saved))
+    before = {k: v for k, v in digest(r.run_dir).items() if k in ("config.json", "model.safetensors")}
+    again = api.run("lenet5-mnist", out=r.run_dir, resume=True, progress=False, log=quiet)
+    assert again.metrics["test"] == r.metrics["test"]
+    assert {k: v for k, v in digest(r.run_dir).items() if k in before} == before
+    with pytest.raises(ConfigError, match="cannot change train.lookahead"):  # still refused when set
+        api.run("lenet5-mnist", out=r.run_dir, resume=True, options={"train.lookahead": 5}, progress=False, log=quiet)
+
+
 def test_a_new_run_never_writes_over_an_existing_one(tmp_path):
     r = smoke(tmp_path / "run", epochs=1)
     before = digest(r.run_dir)

@@ -205,8 +205,11 @@ def run(recipe: str, *, tier: str | None = None, epochs: int | None = None, batc
         if saved.get("recipe") != r.name:
             raise ConfigError(f"{out} holds a run of {saved.get('recipe')!r}, not {r.name!r}")
         tier = saved["tier"]
-        cfg = resolve(r, tier, _flat_saved(saved["config"]) | overrides)
-        changed = sorted(k for k, v in _flat(cfg).items() if _flat_saved(saved["config"]).get(k) != v)
+        # WHY through saved_config: an option added since the run was saved takes its own default
+        # (what the code did before it existed), not the recipe's current value for it
+        settings = _flat_saved(saved_config(task, saved).as_dict())
+        cfg = resolve(r, tier, settings | overrides)
+        changed = sorted(k for k, v in _flat(cfg).items() if settings.get(k) != v)
         bad = [k for k in changed if k not in RESUMABLE_CHANGES]
         if bad:
             raise ConfigError(f"cannot change {', '.join(bad)} when resuming; a resumed run keeps its settings")
