@@ -244,3 +244,17 @@ def test_cifar_fast_runs_with_every_airbench_part_on(tmp_path):
     assert saved["train"]["lookahead"] == 5
     assert torch.load(r.run_dir / "checkpoint.pt", weights_only=True)["lookahead"]["step_count"] > 5
     assert 0 <= r.metrics["test"]["accuracy"] <= 1 and len(r.history) == 2
+
+
+def test_lookahead_is_cifar_fast_default_and_not_the_transfer_backbones():
+    # cifar-fast takes the validation ablation's winner (lookahead) in every tier; cifar8-fast
+    # keeps what its measured backbone was trained with, or the transfer table could not be re-run
+    from deepstudy.recipes import get_recipe
+
+    for tier in ("smoke", "quick", "full"):
+        cfg = get_recipe("cifar-fast").raw_config(tier)
+        assert cfg["train"]["lookahead"] == 5, tier
+        assert not cfg["data"].get("alternate_flip") and not cfg["model"].get("whiten_bias_epochs"), tier
+    backbone = get_recipe("cifar8-fast").raw_config("full")
+    assert backbone["train"]["lookahead"] == 0
+    assert (backbone["data"]["pad"], backbone["model"]["whiten_fit"]) == ("zeros", "first_batch")

@@ -8,10 +8,10 @@ re-sized for a 2-core CPU and run by the standard epoch driver:
     logits, flip test-time augmentation;
   * 2-pixel shifts with reflect padding, random flips;
   * train.precision=auto: bf16 autocast where the CPU computes it natively, else fp32;
-  * Nesterov SGD in airbench's form, linear warm-up then linear decay, label smoothing 0.2.
-airbench's lookahead, alternating flip and whitening-bias freeze are options (train.lookahead,
-data.alternate_flip, model.whiten_bias_epochs), off here until ablated on validation: with them
-and 6 test views, 10 epochs on all 50,000 images matched airbench94 itself (README).
+  * Nesterov SGD in airbench's form, linear warm-up then linear decay, label smoothing 0.2;
+  * airbench's lookahead (train.lookahead=5): the one of its three training parts that won the
+    validation ablation (README); its alternating flip and whitening-bias freeze stay options
+    (data.alternate_flip, model.whiten_bias_epochs), as do its 6 test views (model.tta).
 The full tier is airbench94's augmentation: airbench96's long-run augmentation and 6-view TTA
 were tried and were no better here.  What each tier measured, on which machine, is in the
 README and measured.json (benchmarks/cifar_fast.py reproduces it).
@@ -42,13 +42,16 @@ CONFIG = {
     # WHY reflect padding: airbench's; zero-filled borders are a feature no test image has
     "data": {"name": "cifar10", "val_fraction": 0.1, "crop": 2, "flip": True, "pad": "reflect"},
     # WHY 2 test-time views, not 6: 6 views triple every validation pass (4.8 s with 2 here),
-    # paid after each of ~31 epochs
+    # paid after each of ~31 epochs; with lookahead they added 0.04 points on validation (README)
     # whiten_fit=clean: the stem is fitted on 5,000 unaugmented training images (as airbench)
     "model": {"name": "fastnet_cifar", "widths": (64, 256, 256), "tta": "flip", "whiten_fit": "clean"},
     "optim": {"name": "sgd", "lr": LR, "momentum": MOMENTUM, "nesterov": True, "weight_decay": WEIGHT_DECAY},
     "schedule": {"name": "linear", "warmup_epochs": WARMUP * EPOCHS, "warmup_start": 0.2, "min_lr": 0.07 * LR},
     # WHY label smoothing 0.2: measured by airbench as the best single regulariser for short runs
-    "train": {"epochs": EPOCHS, "batch_size": BATCH, "label_smoothing": 0.2, "precision": "auto"},
+    # WHY lookahead every 5 steps: airbench's; on the quick tier's validation split (seed 0) it
+    # lifted accuracy from 89.68% to 90.46%, more than the alternating flip (89.70%), the
+    # whitening-bias freeze (90.06%) or all three together (90.00%) (README)
+    "train": {"epochs": EPOCHS, "batch_size": BATCH, "label_smoothing": 0.2, "precision": "auto", "lookahead": 5},
 }
 SMOKE = {"data.variant": "jpeg", "data.limit": 2000, "model.widths": (16, 32, 32), "train.epochs": 2,
          "train.batch_size": 100, "optim.lr": 0.8, "schedule.warmup_epochs": 0.5, "schedule.min_lr": 0.05}

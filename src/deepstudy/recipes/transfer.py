@@ -93,11 +93,13 @@ catsdogs("finetune", "Step 4: feature extraction, then the whole base fine-tuned
 # stronger backbone in about the same time (bf16, airbench's schedule).
 FAST_PRETRAIN = "cifar8-fast"
 # cifar-fast's full tier on the 8 classes, for fewer epochs
-# WHY zero padding and the whitening fitted on the first augmented batch, where cifar-fast
-# has since moved to reflect padding and a clean fit: the backbone behind the transfer table
-# was trained (and measured, with every fine-tuning trial) so; change them only with a re-run
+# WHY zero padding, the whitening fitted on the first augmented batch and no lookahead, where
+# cifar-fast has since moved to reflect padding, a clean fit and lookahead: the backbone behind
+# the transfer table was trained (and measured, with every fine-tuning trial) so; change them
+# only with a re-run
 FAST_PRETRAIN_CONFIG = config.merge(fast.CONFIG, {"data.variant": "jpeg", "data.classes": NON_PETS, "data.pad": "zeros",
-                                                  "model.whiten_fit": "first_batch", **fast.triangle(FAST_EPOCHS)})
+                                                  "model.whiten_fit": "first_batch", "train.lookahead": 0,
+                                                  **fast.triangle(FAST_EPOCHS)})
 # the catsdogs-fast recipes build their base with exactly the backbone's options, or its weights
 # would be refused (tasks/transfer.py compares them); whiten_fit itself changes nothing there
 # (a transfer net's stem is loaded, or fitted on its first batch from scratch)
