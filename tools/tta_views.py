@@ -45,10 +45,11 @@ def views(path: str, data_dir: str | None) -> None:
     if not hasattr(model, "tta"):
         raise UserError(f"{path} is not a fastnet_cifar run: its model has no test-time views")
     data = run_data(task, run, saved, run.data_root(data_dir), lambda m: None, torch.device("cpu"))
+    cfg = saved_config(task, saved)
     for tta in VIEWS:
         model.tta = tta
         began = time.perf_counter()
-        accuracy = evaluate_model(model, data, saved_config(task, saved), "val")["accuracy"]
+        accuracy = evaluate_model(model, data, cfg, "val")["accuracy"]
         print(f"{path}  tta={tta:15s} val {100 * accuracy:.2f}%  {time.perf_counter() - began:.1f} s", flush=True)
 
 
