@@ -194,7 +194,7 @@ for depth, published, target, shows in ((20, 0.9125, 0.915, "a ResNet of 20 laye
         tiers={
             "smoke": {**SMOKE, "model.width": 8},
             # Why 24 and 9 one-cycle epochs in bf16: an epoch with its validation pass took 56 s
-            # (ResNet-20) and 144 s (ResNet-56) on a quiet 2-core AVX-512-BF16 EPYC (2 threads),
+            # (ResNet-20) and 143 s (ResNet-56) on a quiet 2-core AVX-512-BF16 EPYC (2 threads),
             # so that many fit 25 minutes; the paper's full width and depth.  Why a higher rate,
             # more weight decay, Nesterov and label smoothing than the paper: with a ninth of its
             # epochs ResNet-20 is far from fitting its training images, and these settings train
