@@ -30,4 +30,4 @@ def test_views_reproduce_the_runs_validation_and_refuse_other_runs(tmp_path, cap
     other = api.run("mnist-mlp", out=tmp_path / "mlp", **{**common, "data_dir": None})
     assert tool.main([str(other.run_dir)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "not a fastnet_cifar run" in err
+    assert err.count("\n") == 0 and "(mlp) has no test-time views" in err

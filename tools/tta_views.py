@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Validation accuracy and seconds of one validation pass of finished fastnet_cifar runs under
-each test-time augmentation (none: 1 view, flip: 2, flip_translate: 6), for choosing model.tta
-on validation; the test split is not read.
+"""Validation accuracy and seconds of one validation pass of finished runs under each test-time
+augmentation (none: 1 view, flip: 2, flip_translate: 6; models/tta.py), for choosing model.tta
+on validation; the test split is not read.  Any run whose model takes `tta` (fastnet_cifar, the
+CIFAR ResNets), including runs trained without it.
 
     DEEPSTUDY_DATA=/path/to/datasets python tools/tta_views.py runs/cifar-fast-a [runs/cifar-fast-b ...] [--threads 1] [--data-dir DIR]
 """
@@ -23,7 +24,7 @@ VIEWS = ("none", "flip", "flip_translate")
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="+", help="finished run directories of a fastnet_cifar recipe")
+    p.add_argument("runs", nargs="+", help="finished run directories of a model with test-time views")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-dir", help="where the run's data is (default: as the run found it)")
     args = p.parse_args(argv)
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for path in args.runs:
             views(path, args.data_dir)
-    except UserError as e:  # not a run, not a fastnet run, data gone: one line, as `deepstudy` says it
+    except UserError as e:  # not a run, a model without views, data gone: one line, as `deepstudy` says it
         print(f"tta_views: error: {e}", file=sys.stderr)
         return 2
     return 0
@@ -43,7 +44,8 @@ def views(path: str, data_dir: str | None) -> None:
     task = get_task(run.read_config()["task"])
     model, saved = task.load_model(run, "cpu")
     if not hasattr(model, "tta"):
-        raise UserError(f"{path} is not a fastnet_cifar run: its model has no test-time views")
+        raise UserError(f"{path}: its model ({saved['config']['model']['name']}) has no test-time views "
+                        f"(models/tta.py: fastnet_cifar and the CIFAR ResNets have)")
     data = run_data(task, run, saved, run.data_root(data_dir), lambda m: None, torch.device("cpu"))
     cfg = saved_config(task, saved)
     for tta in VIEWS:

@@ -84,6 +84,11 @@ class ClassificationData:
     note: str = ""  # a caveat every result made from this data must carry (e.g. "JPEG copy")
     # airbench's alternating flips (data/cifar.py): every image mirrored on even epochs
     alternate_flip: bool = False
+    # progressive resizing (fast.ai's DAWNBench recipe): the first `low_res_epochs` epochs train
+    # on images scaled down to low_res x low_res pixels, cheaper steps for the coarse early
+    # learning; the rest, validation and test at full size (0 = off)
+    low_res: int = 0
+    low_res_epochs: int = 0
     epoch: int = 1  # set by the training loop before each epoch (start_epoch)
     unit = "images"  # what one example is called in messages
     vocab = None  # images have no vocabulary to save with the run (text data has one)
@@ -98,12 +103,16 @@ class ClassificationData:
                        channels_last=channels_last)
 
     def _augment_now(self):
-        if not (self.alternate_flip and self.epoch % 2 == 0):
-            return self.augment
+        inner = self.augment
+        if self.alternate_flip and self.epoch % 2 == 0:
+            def inner(x, generator, inner=inner):  # on even epochs, every image the other way round
+                return (x if inner is None else inner(x, generator)).flip(3)
+        if self.low_res and self.epoch <= self.low_res_epochs:
+            from .augment import downscale
 
-        def mirrored(x, generator, inner=self.augment):  # on even epochs, every image the other way round
-            return (x if inner is None else inner(x, generator)).flip(3)
-        return mirrored
+            def inner(x, generator, inner=inner):
+                return downscale(x if inner is None else inner(x, generator), self.low_res)
+        return inner
 
     def eval_batches(self, split: str, batch_size: int, channels_last: bool = False):
         """(x, y) batches of a split in stored order, normalised, never augmented."""

@@ -31,6 +31,13 @@ def random_translate(x: torch.Tensor, max_shift: int, generator: torch.Generator
     return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]
 
 
+def downscale(x: torch.Tensor, size: int) -> torch.Tensor:
+    """A uint8 batch scaled to size x size pixels (bilinear, antialiased: no aliasing of fine
+    texture into coarse patterns the full-size images do not have)."""
+    from torchvision.transforms.v2 import functional as TF
+    return TF.resize(x, [size, size], antialias=True)
+
+
 def random_hflip(x: torch.Tensor, generator: torch.Generator | None, p: float = 0.5) -> torch.Tensor:
     """Mirror a random half of the images left-right."""
     flip = (torch.rand(len(x), generator=generator) < p).to(x.device)

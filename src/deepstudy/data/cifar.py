@@ -359,7 +359,7 @@ def make_augment(crop: int, flip: bool, cutout: int, normalize: Normalize, pad: 
 def cifar10(ctx: DataContext, *, variant: Literal["canonical", "jpeg"] = "canonical", val_fraction: Fraction = 0.1,
             classes: tuple[str, ...] = (), limit: Count = 0, crop: Pixels = 4, flip: bool = True,
             cutout: Pixels = 0, pad: Literal["zeros", "reflect"] = "zeros",
-            alternate_flip: bool = False) -> ClassificationData:
+            alternate_flip: bool = False, low_res: Pixels = 0, low_res_epochs: Count = 0) -> ClassificationData:
     """CIFAR-10.  variant: canonical (torchvision's python layout) or jpeg (the JPEG copy, decoded
     once and cached); val_fraction: share of the training images held out for validation (0.1:
     45k/5k; the seeds' 0.2: 40k/10k); classes: keep only these classes, relabelled in this order
@@ -370,7 +370,12 @@ def cifar10(ctx: DataContext, *, variant: Literal["canonical", "jpeg"] = "canoni
     alternate_flip: airbench's alternating flips instead of random ones (needs flip): a random half
     of the training images is mirrored once, here, and every second epoch mirrors them all, so
     each image is seen both ways in any two epochs in a row (random flips repeat a view in half
-    of all pairs of epochs)."""
+    of all pairs of epochs); low_res, low_res_epochs: progressive resizing, the first
+    low_res_epochs epochs train on the augmented images scaled down to low_res x low_res pixels
+    (a net that ends in global pooling takes any size; validation and test stay at 32)."""
+    if bool(low_res) != bool(low_res_epochs) or low_res >= 32:
+        raise ConfigError(f"data.low_res={low_res} with data.low_res_epochs={low_res_epochs}: progressive resizing "
+                          f"needs both, a size below 32 pixels and a number of epochs (or both 0: off)")
     if alternate_flip and not flip:
         raise ConfigError("data.alternate_flip=true alternates the flips of data.flip: set data.flip=true too")
     if not 0 <= val_fraction < 1:
@@ -396,5 +401,6 @@ def cifar10(ctx: DataContext, *, variant: Literal["canonical", "jpeg"] = "canoni
         train = ImageTensors(images, train.labels, train.origin)
     return ClassificationData("cifar10", train.to(ctx.device), val.to(ctx.device), test.to(ctx.device), names,
                               normalize, splits.source, preprocess="crop", alternate_flip=alternate_flip,
+                              low_res=low_res, low_res_epochs=low_res_epochs,
                               augment=make_augment(crop, flip and not alternate_flip, cutout, normalize, pad),
                               note=splits.note)

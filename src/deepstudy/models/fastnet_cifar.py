@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from . import register_model
 from ..config import Amount, Count, Share, Sizes
+from .tta import TTA, averaged_logits
 
 
 class PatchWhitening(nn.Module):
@@ -160,27 +161,17 @@ class FastNet(nn.Module):
         return self.head(x) * self.logit_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training or self.tta == "none":
+        if self.training:
             return self.logits(x)
         # WHY test-time augmentation: the net was trained on flipped and shifted images; averaging
         # its logits over such views of each test image is worth several tenths of a point
-        mirrored = self._mirrored(x)
-        if self.tta == "flip":
-            return mirrored
-        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-        h, w = x.shape[-2:]
-        up_left, down_right = padded[..., :h, :w], padded[..., 2:, 2:]
-        return 0.5 * mirrored + 0.25 * self._mirrored(up_left) + 0.25 * self._mirrored(down_right)
+        return averaged_logits(self.logits, x, self.tta)
 
     def transfer_base(self) -> nn.Sequential:
         """The convolutional base for transfer learning (models/transfer.py): the whitening stem
         and the conv groups, sharing this net's modules and keeping its state-dict names, so a
         trained fastnet's weights load into a TransferNet's base as they are."""
         return nn.Sequential(OrderedDict(whiten=self.whiten, act=self.act, groups=self.groups))
-
-    def _mirrored(self, x: torch.Tensor) -> torch.Tensor:
-        both = self.logits(torch.cat([x, x.flip(-1)])).float()
-        return 0.5 * (both[:len(x)] + both[len(x):])
 
 
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
@@ -189,7 +180,7 @@ _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
 @register_model("fastnet_cifar")
 def fastnet_cifar(in_shape, num_classes, *, widths: Sizes = (64, 256, 256),
                   activation: Literal["gelu", "relu"] = "gelu", bn_momentum: Share = 0.4, bias_scale: Amount = 8.0,
-                  logit_scale: Amount = 1 / 9, tta: Literal["none", "flip", "flip_translate"] = "flip",
+                  logit_scale: Amount = 1 / 9, tta: TTA = "flip",
                   whiten_fit: Literal["clean", "first_batch"] = "clean", whiten_bias_epochs: Count = 0) -> nn.Module:
     """widths: output channels of each conv group (each halves the resolution);
     activation: gelu (airbench's choice) or relu (no faster here: 2.34 s against 2.18 s per bf16
@@ -199,7 +190,7 @@ def fastnet_cifar(in_shape, num_classes, *, widths: Sizes = (64, 256, 256),
     bias_scale: BN shifts are trained as if their learning rate were bias_scale**2 larger;
     logit_scale: multiplies the output logits;
     tta: in eval mode, average the logits over the image and its mirror image (flip), plus
-    one-pixel shifts of both (flip_translate: 6 views);
+    one-pixel shifts of both (flip_translate: 6 views; models/tta.py);
     whiten_fit: what the patch whitening is fitted on, clean training images handed over by the
     training loop (up to 5,000) or the first augmented training batch (what cifar8-fast was
     measured with);

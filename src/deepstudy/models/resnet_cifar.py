@@ -10,6 +10,8 @@ resnet20/32/56_cifar   He et al. 2015, section 4.2: a 3x3 conv with 16 channels,
 resnet18_cifar         the ImageNet ResNet-18 layout (four stages of two blocks, 64-512 channels)
                        with a 3x3 stride-1 stem and no max-pool, as CIFAR code commonly uses;
                        projection (B) shortcuts.  11.2M parameters.
+All of them take `tta` (models/tta.py): in eval mode, the logits averaged over the image and its
+mirror image (flip) or airbench's six views; none, the paper's single view, by default.
 """
 
 from typing import Literal
@@ -20,6 +22,7 @@ import torch.nn.functional as F
 
 from . import register_model
 from ..config import Size
+from .tta import TTA, averaged_logits
 
 
 class PadShortcut(nn.Module):
@@ -59,9 +62,12 @@ class BasicBlock(nn.Module):
 
 
 class ResNetCifar(nn.Module):
-    def __init__(self, in_channels: int, num_classes: int, stages: list[tuple[int, int]], stem: int, shortcut: str):
-        """stages: (channels, blocks) per stage; every stage after the first halves the image."""
+    def __init__(self, in_channels: int, num_classes: int, stages: list[tuple[int, int]], stem: int, shortcut: str,
+                 tta: str = "none"):
+        """stages: (channels, blocks) per stage; every stage after the first halves the image;
+        tta: the views averaged in eval mode (models/tta.py)."""
         super().__init__()
+        self.tta = tta
         self.stem = nn.Sequential(nn.Conv2d(in_channels, stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem),
                                   nn.ReLU(inplace=True))
         blocks, c = [], stem
@@ -75,19 +81,25 @@ class ResNetCifar(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")  # He et al.'s init
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks(self.stem(x))
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(x) if self.training else averaged_logits(self.logits, x, self.tta)
 
 
 def _register_he(depth: int):
     n = (depth - 2) // 6
 
     @register_model(f"resnet{depth}_cifar")
-    def build(in_shape, num_classes, *, width: Size = 16, shortcut: Literal["A", "B"] = "A") -> nn.Module:
+    def build(in_shape, num_classes, *, width: Size = 16, shortcut: Literal["A", "B"] = "A",
+              tta: TTA = "none") -> nn.Module:
         """width: channels of the first stage (16 in the paper; then 2x and 4x);
-        shortcut: A (zero-padding identity, the paper's CIFAR choice) or B (1x1 conv projection)."""
-        return ResNetCifar(in_shape[0], num_classes, [(width, n), (2 * width, n), (4 * width, n)], width, shortcut)
+        shortcut: A (zero-padding identity, the paper's CIFAR choice) or B (1x1 conv projection);
+        tta: test-time views, none (the paper's single view), flip or flip_translate (models/tta.py)."""
+        return ResNetCifar(in_shape[0], num_classes, [(width, n), (2 * width, n), (4 * width, n)], width, shortcut,
+                           tta)
     build.__name__ = f"resnet{depth}_cifar"
     return build
 
@@ -97,7 +109,8 @@ for _depth in (20, 32, 56):
 
 
 @register_model("resnet18_cifar")
-def resnet18_cifar(in_shape, num_classes, *, width: Size = 64) -> nn.Module:
-    """width: channels of the first stage (64 as in ResNet-18; then 2x, 4x, 8x)."""
+def resnet18_cifar(in_shape, num_classes, *, width: Size = 64, tta: TTA = "none") -> nn.Module:
+    """width: channels of the first stage (64 as in ResNet-18; then 2x, 4x, 8x);
+    tta: test-time views, none, flip or flip_translate (models/tta.py)."""
     return ResNetCifar(in_shape[0], num_classes, [(width, 2), (2 * width, 2), (4 * width, 2), (8 * width, 2)],
-                       width, "B")
+                       width, "B", tta)
