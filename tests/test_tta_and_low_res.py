@@ -99,3 +99,14 @@ def test_a_resnet_trains_through_low_res_epochs_with_tta(tmp_path):
     assert (saved["data"]["low_res"], saved["data"]["low_res_epochs"], saved["model"]["tta"]) == (16, 1, "flip")
     assert len(r.history) == 2 and 0 <= r.metrics["test"]["accuracy"] <= 1
     assert all(row["train_loss"] == row["train_loss"] for row in r.history)  # no NaN
+
+
+def test_low_res_with_a_model_that_needs_full_size_images_is_one_clear_error(tmp_path):
+    # cnn_bn flattens its last feature map into a linear layer: 24x24 inputs cannot pass
+    from conftest import make_cifar_jpeg
+    from deepstudy import api
+
+    make_cifar_jpeg(tmp_path / "data")
+    with pytest.raises(ConfigError, match="data.low_res=24: this model cannot take 24x24 images"):
+        api.run("cifar-cnn-bn", tier="smoke", data_dir=tmp_path / "data", out=tmp_path / "run", progress=False,
+                log=lambda m: None, options={"data.low_res": 24, "data.low_res_epochs": 1})

@@ -138,11 +138,36 @@ class Supervised(Objective):
         return math.ceil(self.data.size("train") / batch_size)
 
     def before_training(self, model: nn.Module) -> None:
+        self._check_low_res(model)
         if hasattr(model, "init_from_data"):
             # a model that sets part of itself from the data before training (fastnet's whitening
             # stem): clean, normalised training images, the same on every process
             x, _ = next(iter(self.data.eval_batches("train", INIT_IMAGES, self.channels_last)))
             model.init_from_data(x)
+
+    def _check_low_res(self, model: nn.Module) -> None:
+        """Progressive resizing (data.low_res) needs a model that takes smaller images (one that
+        ends in global pooling); one that flattens a fixed-size map into a linear layer would
+        fail at its first step with a shape error.  One forward pass of two small blank images,
+        in eval mode (no statistics move), says so before any training."""
+        size = getattr(self.data, "low_res", 0)
+        if not size:
+            return
+        c, h, w = self.data.in_shape
+        probe = torch.zeros(2, c, size, size, device=self.device)
+        if self.channels_last:
+            probe = probe.to(memory_format=torch.channels_last)
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                model(probe)
+        except RuntimeError:
+            raise ConfigError(f"data.low_res={size}: this model cannot take {size}x{size} images (it is built for "
+                              f"{h}x{w}; progressive resizing needs a net that ends in global pooling, such as "
+                              f"the ResNets)") from None
+        finally:
+            model.train(was_training)
 
     def start_epoch(self, model: nn.Module, epoch: int) -> None:
         # the model and the data may change with the epoch (fastnet's whitening bias frozen after
