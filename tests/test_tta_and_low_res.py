@@ -110,3 +110,53 @@ def test_low_res_with_a_model_that_needs_full_size_images_is_one_clear_error(tmp
     with pytest.raises(ConfigError, match="data.low_res=24: this model cannot take 24x24 images"):
         api.run("cifar-cnn-bn", tier="smoke", data_dir=tmp_path / "data", out=tmp_path / "run", progress=False,
                 log=lambda m: None, options={"data.low_res": 24, "data.low_res_epochs": 1})
+
+
+def test_single_view_switches_the_views_off_inside_the_block_only():
+    from deepstudy.models.tta import has_views, single_view
+
+    model = torch.nn.Sequential(trained_resnet(tta="flip_translate"))
+    assert has_views(model) and not has_views(trained_resnet())
+    with pytest.raises(RuntimeError, match="inside"):
+        with single_view(model):
+            assert model[0].tta == "none" and not has_views(model)
+            raise RuntimeError("inside")
+    assert model[0].tta == "flip_translate"  # restored, even after an error in the block
+
+
+def test_epochs_validate_one_view_and_the_kept_weights_all_of_them(tmp_path):
+    # train.tta_every_epoch=false: history.csv holds the one-view validation of each epoch,
+    # metrics.json the kept weights' validation under the model's views, as the test is read
+    from conftest import make_cifar_jpeg
+    from deepstudy import api
+    from deepstudy.tasks import get_task
+    from deepstudy.tasks.base import saved_config
+    from deepstudy.tasks.build import build_data
+    from deepstudy.tasks.classification import evaluate_model
+
+    make_cifar_jpeg(tmp_path / "data")
+    r = api.run("cifar-resnet", tier="smoke", epochs=2, data_dir=tmp_path / "data", out=tmp_path / "run",
+                progress=False, log=lambda m: None, options={"model.tta": "flip", "train.tta_every_epoch": False})
+    model = r.load_model()
+    cfg = saved_config(get_task("classification"), r.config)
+    data = build_data(cfg, tmp_path / "data", torch.device("cpu"), log=lambda m: None)
+    flipped = evaluate_model(model, data, cfg, "val")
+    model.tta = "none"
+    one = evaluate_model(model, data, cfg, "val")
+    kept = next(row for row in r.history if row["epoch"] == r.metrics["best_epoch"])
+    assert kept["val_loss"] == pytest.approx(one["loss"], rel=1e-5)
+    assert r.metrics["val"]["loss"] == pytest.approx(flipped["loss"], rel=1e-5)
+    assert flipped["loss"] != pytest.approx(one["loss"], rel=1e-5)  # the two really differ
+
+
+def test_the_summary_describes_one_view_of_a_net_with_views():
+    # the views run the same layers again on copies of the image: the summary lists each layer
+    # once and counts the FLOPs of one view, as for the same net without them
+    from deepstudy.models.summary import summarize
+    from deepstudy.models.tta import view_count
+
+    plain, six = trained_resnet(), trained_resnet(tta="flip_translate")
+    a, b = summarize(plain, (3, 32, 32)), summarize(six, (3, 32, 32))
+    assert [r["layer"] for r in a["rows"]] == [r["layer"] for r in b["rows"]]
+    assert a["flops"] == b["flops"] > 0
+    assert (view_count(plain), view_count(six), six.tta) == (1, 6, "flip_translate")

@@ -112,6 +112,11 @@ class TrainConfig:
     # TensorBoard event files in RUN_DIR/tensorboard/, every epoch's history row (train/tensorboard.py);
     # needs the `tensorboard` extra, checked with the rest of the configuration (tasks.base.resolve)
     tensorboard: bool = False
+    # false: each epoch's validation sees one view of every image, and only the kept weights are
+    # validated again (and tested) with the model's test-time views (model.tta): airbench's
+    # practice, since six views cost six forward passes and the choice of epoch hardly needs them.
+    # history.csv then holds the one-view numbers, metrics.json the views' ones
+    tta_every_epoch: bool = True
 
     def __post_init__(self):
         _at_least("train.epochs", self.epochs, 1)

@@ -9,6 +9,8 @@ import torch.nn as nn
 from torch.nn.utils.rnn import PackedSequence
 from torch.utils.flop_counter import FlopCounterMode
 
+from .tta import single_view
+
 
 def _shape(out) -> str:
     if isinstance(out, torch.Tensor):
@@ -36,7 +38,10 @@ def summarize(model: nn.Module, in_shape, device="cpu", dtype=torch.float32, exa
     model.eval()
     x = torch.zeros((1, *in_shape), device=device, dtype=dtype) if example is None else example
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        # one view of the input: a model's test-time views (models/tta.py) run the same layers
+        # again on copies of it, which would list each layer two or six times and count FLOPs
+        # that a training step never spends (the run's intro says how many views evaluation runs)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter, single_view(model):
             model(x)
     finally:
         for h in hooks:

@@ -17,9 +17,11 @@ nothing in training.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Callable, Literal
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 TTA = Literal["none", "flip", "flip_translate"]
@@ -45,3 +47,31 @@ def _mirrored(logits, x: torch.Tensor) -> torch.Tensor:
     # faster than two passes (BatchNorm is in eval mode, so the two halves do not mix)
     both = logits(torch.cat([x, x.flip(-1)])).float()
     return 0.5 * (both[:len(x)] + both[len(x):])
+
+
+VIEWS = {"none": 1, "flip": 2, "flip_translate": 6}  # forward passes per evaluated image
+
+
+def view_count(model: nn.Module) -> int:
+    """How many views of each image `model` (or a part of it) averages in eval mode."""
+    return max((VIEWS.get(getattr(m, "tta", "none"), 1) for m in model.modules()), default=1)
+
+
+def has_views(model: nn.Module) -> bool:
+    return view_count(model) > 1
+
+
+@contextmanager
+def single_view(model: nn.Module):
+    """`model` evaluates one view of each image inside the block, its own views again after it.
+    For the per-epoch validation of train.tta_every_epoch=false: the views cost two or six
+    forward passes per image, and only the kept weights' final scores need them."""
+    parts = [m for m in model.modules() if getattr(m, "tta", "none") != "none"]
+    saved = [m.tta for m in parts]
+    for m in parts:
+        m.tta = "none"
+    try:
+        yield
+    finally:
+        for m, tta in zip(parts, saved):
+            m.tta = tta

@@ -18,6 +18,7 @@ from ..data.tensors import Normalize
 from ..data.text import TextClassificationData, Vocab, encode_texts
 from ..errors import ConfigError, RunDirError, UserError
 from ..models.summary import format_summary, summarize
+from ..models.tta import has_views, view_count
 from ..report.writers import (write_class_distribution, write_confusion, write_curves, write_per_class_accuracy,
                               write_prediction_grids, write_prediction_tables)
 from ..rundir import RunDir
@@ -47,6 +48,8 @@ class Classification(Task):
         intro = (f"{ctx.recipe.name} ({ctx.tier} tier) on {ctx.device}: {data.size('train'):,} training / "
                  f"{data.size('val'):,} validation / {data.size('test'):,} test {unit} from {data.source}; "
                  f"{info['trainable']:,} parameters, {info['flops'] / 1e6:.2f} MFLOPs per {unit[:-1]}")
+        if has_views(model):  # the summary counts one view; evaluation runs the net on each
+            intro += f" (x{view_count(model)} in evaluation: model.tta views)"
         if getattr(data, "note", ""):
             intro += f"\nnote: {data.note}"
         vocab = getattr(data, "vocab", None)
@@ -64,12 +67,20 @@ class Classification(Task):
     def score(self, ctx: RunContext, built: Built, result) -> dict:
         # The weights chosen on validation meet the test set, once.  Their validation numbers
         # are already in the history: the best epoch was evaluated with them.
+        # (With train.tta_every_epoch=false the epochs saw one view of each image: the kept
+        # weights are validated again with the model's views, so val and test see one function.)
         model, data, t = built.model, built.data, ctx.cfg.train
         best = next(row for row in result.history if row["epoch"] == result.best_epoch)
+        val = {"accuracy": best["val_accuracy"], "loss": best["val_loss"]}
+        if not t.tta_every_epoch and has_views(model) and data.size("val"):
+            again = evaluate_model(model, data, ctx.cfg, "val")
+            val = {"accuracy": again["accuracy"], "loss": again["loss"]}
+            ctx.log(f"epoch {result.best_epoch}'s weights with the model's test-time views: "
+                    f"val accuracy {100 * val['accuracy']:.2f}% (one view: {100 * best['val_accuracy']:.2f}%)")
         logits = predict_logits(model, data, "test", t.eval_batch_size, uses_conv(model), t.precision)
         report = classification_report(logits, data.labels("test"), data.classes)
         built.outputs.update(logits=logits, report=report)
-        return {"val": {"accuracy": best["val_accuracy"], "loss": best["val_loss"]},
+        return {"val": val,
                 "test": {"accuracy": report["accuracy"], "loss": report["loss"], "per_class": report["per_class"]}}
 
     def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:

@@ -6,6 +6,7 @@ tasks need around them (the device, the precision, logits for a whole split).
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from typing import Callable
 
 import numpy as np
@@ -17,6 +18,7 @@ from .. import machine
 from ..config import RunConfig, TrainConfig
 from ..data import ClassificationData
 from ..errors import ConfigError
+from ..models.tta import single_view
 from .distributed import SINGLE, World, shard, sum_over_ranks, take
 from .driver import FitResult, Objective, Paths, run_epochs  # noqa: F401  (FitResult, Paths: what fit returns and takes)
 
@@ -225,8 +227,9 @@ class Supervised(Objective):
         if not self.has_validation():  # blank in history.csv and null in metrics.json, not a zero
             return {"val_loss": None, "val_accuracy": None}
         t = self.train
-        val = evaluate(model, self.data, "val", t.eval_batch_size, self.channels_last,
-                       None if self.classify else self.criterion, self.world, t.precision)
+        with nullcontext() if t.tta_every_epoch else single_view(model):
+            val = evaluate(model, self.data, "val", t.eval_batch_size, self.channels_last,
+                           None if self.classify else self.criterion, self.world, t.precision)
         return {"val_loss": val["loss"], "val_accuracy": val["accuracy"]}
 
     def has_validation(self) -> bool:
