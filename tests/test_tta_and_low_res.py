@@ -147,6 +147,11 @@ def test_epochs_validate_one_view_and_the_kept_weights_all_of_them(tmp_path):
     assert kept["val_loss"] == pytest.approx(one["loss"], rel=1e-5)
     assert r.metrics["val"]["loss"] == pytest.approx(flipped["loss"], rel=1e-5)
     assert flipped["loss"] != pytest.approx(one["loss"], rel=1e-5)  # the two really differ
+    assert r.metrics["val"]["views"] == 2
+    # the curves (one view per epoch) carry a star at the kept epoch: metrics.json's validation
+    stars = [line for ax in r.plot_curves().axes for line in ax.get_lines() if line.get_label() == "kept, 2 views"]
+    assert [tuple(s.get_xydata()[0]) for s in stars] == [(kept["epoch"], pytest.approx(flipped["loss"], rel=1e-5)),
+                                                        (kept["epoch"], pytest.approx(flipped["accuracy"]))]
 
 
 def test_the_summary_describes_one_view_of_a_net_with_views():

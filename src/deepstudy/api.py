@@ -56,7 +56,8 @@ class Result:
         title, kept = curves_title(self.config.get("recipe", "")), self.metrics.get("best_epoch")
         if self.history and "val_rmse" in self.history[0]:  # a regression: mean squared error over decades
             return plots.curves(self.history, title, loss_label="loss (mean squared error)", log_loss=True, kept=kept)
-        return plots.curves(self.history, title, kept=kept)
+        from .tasks.classification import kept_with_views
+        return plots.curves(self.history, title, kept=kept, kept_val=kept_with_views(self.metrics))
 
     def plot_confusion(self, normalized: bool = False):
         from .report import plots

@@ -33,11 +33,13 @@ def _given(value) -> bool:
 
 
 def curves(history: Sequence[dict], title: str = "", loss_label: str = "loss (cross-entropy)",
-           log_loss: bool = False, kept: int | None = None) -> Figure:
+           log_loss: bool = False, kept: int | None = None, kept_val: dict | None = None) -> Figure:
     """Loss and accuracy per epoch, training beside validation (the loss alone for regression).
     log_loss: a logarithmic loss axis, for losses that fall by orders of magnitude (gradient
     descent on a regression).  kept: the epoch whose weights the run kept (chosen on
-    validation), marked by a vertical line on each panel."""
+    validation), marked by a vertical line on each panel.  kept_val: {"loss", "accuracy",
+    "label"}, the kept weights validated otherwise than the epochs were (with test-time
+    views), a star at the kept epoch."""
     epochs = [r["epoch"] for r in history]
     has_acc = any(_given(r.get("train_accuracy")) for r in history)
     fig = Figure(figsize=(10 if has_acc else 5, 3.6), layout="constrained")
@@ -51,6 +53,8 @@ def curves(history: Sequence[dict], title: str = "", loss_label: str = "loss (cr
                 ax.plot(epochs, values, style, ms=3, label="training" if split == "train" else "validation")
         if kept is not None:
             ax.axvline(kept, color="gray", ls="--", lw=1, label=f"kept: epoch {kept}")
+            if kept_val and _given(kept_val.get(key)):
+                ax.plot([kept], [kept_val[key]], "*", ms=11, color="C3", label=kept_val["label"])
         if key == "accuracy":
             ax.yaxis.set_major_formatter(PercentFormatter(1.0))  # the history holds fractions
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers

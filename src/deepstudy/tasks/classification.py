@@ -74,7 +74,7 @@ class Classification(Task):
         val = {"accuracy": best["val_accuracy"], "loss": best["val_loss"]}
         if not t.tta_every_epoch and has_views(model) and data.size("val"):
             again = evaluate_model(model, data, ctx.cfg, "val")
-            val = {"accuracy": again["accuracy"], "loss": again["loss"]}
+            val = {"accuracy": again["accuracy"], "loss": again["loss"], "views": view_count(model)}
             ctx.log(f"epoch {result.best_epoch}'s weights with the model's test-time views: "
                     f"val accuracy {100 * val['accuracy']:.2f}% (one view: {100 * best['val_accuracy']:.2f}%)")
         logits = predict_logits(model, data, "test", t.eval_batch_size, uses_conv(model), t.precision)
@@ -85,7 +85,7 @@ class Classification(Task):
 
     def write_plots(self, ctx: RunContext, built: Built, result, metrics: dict) -> None:
         write_plots(ctx.run, result.history, built.outputs["report"], built.data, built.outputs["logits"],
-                    recipe=ctx.recipe.name, kept=result.best_epoch)
+                    recipe=ctx.recipe.name, kept=result.best_epoch, kept_val=kept_with_views(metrics))
 
     def headline(self, recipe, metrics: dict) -> str:
         return headline(recipe, metrics)
@@ -158,10 +158,18 @@ def classification_sections(saved: dict) -> list[Section]:
     ]
 
 
+def kept_with_views(metrics: dict) -> dict | None:
+    """The kept weights' validation under the model's test-time views, when the epochs were
+    validated on one view (train.tta_every_epoch=false): the curves' star (plots.curves)."""
+    views = metrics.get("val", {}).get("views")
+    return {**metrics["val"], "label": f"kept, {views} views"} if views else None
+
+
 def write_plots(run: RunDir, history: list[dict], report: dict, data, logits: torch.Tensor,
-                n_grid: int = 32, n_mistakes: int = 24, *, recipe: str = "", kept: int | None = None) -> None:
+                n_grid: int = 32, n_mistakes: int = 24, *, recipe: str = "", kept: int | None = None,
+                kept_val: dict | None = None) -> None:
     classes = data.classes
-    write_curves(run, history, recipe=recipe, kept=kept)
+    write_curves(run, history, recipe=recipe, kept=kept, kept_val=kept_val)
     write_confusion(run, report["confusion_matrix"], classes)
     write_per_class_accuracy(run, report, classes)
     probs = torch.softmax(logits.float(), 1).cpu().numpy()
