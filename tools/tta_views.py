@@ -14,12 +14,11 @@ import time
 import torch
 
 from deepstudy.errors import UserError
+from deepstudy.models.tta import VIEWS  # none, flip, flip_translate: the views a model can average
 from deepstudy.rundir import RunDir
 from deepstudy.tasks.base import get_task, saved_config
 from deepstudy.tasks.build import run_data
 from deepstudy.tasks.classification import evaluate_model
-
-VIEWS = ("none", "flip", "flip_translate")
 
 
 def main(argv: list[str] | None = None) -> int:
